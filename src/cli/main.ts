@@ -1,0 +1,118 @@
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_PARAMS, validateParams, type ChunkParams } from '../chunker/params.js';
+import type { Compression } from '../codec/chunk-codec.js';
+import { runAgent } from '../engine/agent.js';
+import { parseEndpoint } from '../engine/endpoint.js';
+import { runSync } from '../engine/session.js';
+import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
+import { EXIT } from '../errors/exit-codes.js';
+import { localAgent } from '../transport/local.js';
+import { VERSION } from '../version.js';
+import { parseSize } from './format.js';
+import { TextReporter } from './text-reporter.js';
+
+function usage(msg: string): never {
+  throw new DsyncError('USAGE', msg);
+}
+
+export function parseCompression(s: string): Compression {
+  if (s === 'auto' || s === 'none') return { kind: s };
+  const n = Number(s);
+  if (Number.isInteger(n) && n >= 1 && n <= 19) return { kind: 'level', level: n };
+  return usage(`--compress takes auto, none or a level 1..19, not ${JSON.stringify(s)}`);
+}
+
+export function parseChunkSizes(s: string): ChunkParams {
+  const parts = s.split('/').map(parseSize);
+  if (parts.length !== 3 || parts.some((p) => p === null)) usage(`--chunk-size takes MIN/AVG/MAX like 16K/64K/256K, not ${JSON.stringify(s)}`);
+  const [min, avg, max] = parts as number[];
+  return validateParams({ min: min!, avg: avg!, max: max! });
+}
+
+interface SyncFlags {
+  dryRun?: boolean;
+  delete?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  compress: string;
+  chunkSize?: string;
+}
+
+function buildProgram(setCode: (code: number) => void): Command {
+  const program = new Command('dsync')
+    .description('Keep datasets in sync between machines: content-defined chunks, only missing data on the wire.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`dsync: ${s.replace(/^error: /, 'error: ')}`),
+    });
+
+  program
+    .command('sync')
+    .description('make DST hold exactly what SRC holds (like rsync -a SRC/ DST/)')
+    .argument('<src>', 'source directory or file: a local path or [user@]host:path')
+    .argument('<dst>', 'destination directory: a local path or [user@]host:path')
+    .option('-n, --dry-run', 'change nothing; list what would change')
+    .option('--delete', 'delete destination files that are not in the source')
+    .option('-v, --verbose', 'list every change')
+    .option('-q, --quiet', 'print errors only')
+    .option('--no-progress', 'do not show a progress display')
+    .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
+    .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
+    .action(async (src: string, dst: string, flags: SyncFlags) => {
+      const options = {
+        deleteExtra: !!flags.delete,
+        dryRun: !!flags.dryRun,
+        destIsDir: false,
+        params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
+        compression: parseCompression(flags.compress),
+        filters: [],
+      };
+      const s = parseEndpoint(src);
+      const d = parseEndpoint(dst);
+      options.destIsDir = d.dirHint;
+      if (s.host || d.host) usage('remote paths are not supported yet');
+      const reporter = new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
+      const t0 = performance.now();
+      const result = await runSync({ src: s, dst: d, options, connect: async () => localAgent() }, reporter);
+      reporter.summary(result.stats, performance.now() - t0);
+      setCode(result.exitCode);
+    });
+
+  program
+    .command('agent', { hidden: true })
+    .description('the far end of a run (started by dsync itself over a pipe or SSH)')
+    .action(async () => {
+      setCode(await runAgent(process.stdin, process.stdout));
+    });
+
+  return program;
+}
+
+/** Run the CLI; resolves to the process exit code. Errors become one line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.OK;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  const onSignal = () => {
+    process.stderr.write('dsync: interrupted\n');
+    process.exit(EXIT.INTERRUPTED);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const e = toDsyncError(err);
+    process.stderr.write(`dsync: error: ${e.message}\n`);
+    return e.exitCode;
+  }
+}

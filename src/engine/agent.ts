@@ -1,0 +1,50 @@
+import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
+import { parseHello } from '../protocol/hello.js';
+import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
+import { Peer } from '../protocol/peer.js';
+import { VERSION } from '../version.js';
+import type { Reporter } from './events.js';
+import { compileFilters } from './filter.js';
+import { runReceiver } from './receiver.js';
+import { runSender } from './sender.js';
+
+/**
+ * `dsync agent`: the far end of a run, on stdin/stdout. It plays whichever role the client asks
+ * for, forwards what it reports as EVENT frames, and turns any failure into an ERROR frame.
+ * Returns the process exit code.
+ */
+export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<number> {
+  const peer = new Peer(input as import('node:stream').Readable, output as import('node:stream').Writable, 'client');
+  try {
+    const f = await peer.expect(MSG.HELLO);
+    const { version, body } = decodeHandshake(f.payload, 'handshake');
+    if (version !== PROTOCOL_VERSION) {
+      throw new DsyncError('PROTOCOL_VERSION', `incompatible dsync versions: the client speaks protocol ${version} (dsync ${String(body.dsyncVersion)}), this side speaks ${PROTOCOL_VERSION} (dsync ${VERSION}); install the same dsync version on both sides`);
+    }
+    const hello = parseHello(body);
+    await peer.send(MSG.WELCOME, encodeHandshake({ dsyncVersion: VERSION }));
+    const send = (ev: object) => {
+      peer.send(MSG.EVENT, jsonPayload(ev)).catch(() => {});
+    };
+    const reporter: Reporter = {
+      item: (e) => send({ kind: 'item', ...e }),
+      warning: (w) => send({ kind: 'warning', ...w }),
+      progress: () => {}, // the client measures progress on its own side of the stream
+      phase: () => {},
+    };
+    const o = hello.options;
+    const exclude = compileFilters(o.filters);
+    if (hello.role === 'receiver') {
+      await runReceiver(peer, { root: hello.path, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, reporter });
+    } else {
+      await runSender(peer, { root: hello.path, params: o.params, compression: o.compression, exclude, reporter });
+    }
+    peer.end();
+    return 0;
+  } catch (err) {
+    const e = toDsyncError(err);
+    await peer.sendError(e);
+    peer.end();
+    return e.exitCode;
+  }
+}

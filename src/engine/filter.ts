@@ -1,0 +1,42 @@
+import picomatch from 'picomatch';
+
+/**
+ * Filter rules, rsync style: "- PATTERN" excludes, "+ PATTERN" includes, the first rule that
+ * matches a path decides, and a path no rule matches is included. An excluded directory is not
+ * entered. Patterns are globs (picomatch): one without a slash matches a name at any depth, one
+ * with a slash matches the whole relative path (a leading slash anchors it to the root), and a
+ * trailing slash matches directories only. Excluded paths are neither sent nor deleted.
+ */
+export type Exclude = (rel: string, isDir: boolean) => boolean;
+
+interface Rule {
+  include: boolean;
+  dirOnly: boolean;
+  match: (s: string) => boolean;
+  onName: boolean;
+}
+
+export function parseRule(rule: string): Rule {
+  const m = /^([+-]) (.+)$/.exec(rule);
+  if (!m) throw new Error(`bad filter rule ${JSON.stringify(rule)}`);
+  let pat = m[2]!;
+  const dirOnly = pat.endsWith('/');
+  if (dirOnly) pat = pat.slice(0, -1);
+  const anchored = pat.startsWith('/');
+  if (anchored) pat = pat.slice(1);
+  const onName = !anchored && !pat.includes('/');
+  return { include: m[1] === '+', dirOnly, onName, match: picomatch(pat, { dot: true }) };
+}
+
+export function compileFilters(rules: string[]): Exclude | undefined {
+  if (rules.length === 0) return undefined;
+  const parsed = rules.map(parseRule);
+  return (rel, isDir) => {
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    for (const r of parsed) {
+      if (r.dirOnly && !isDir) continue;
+      if (r.match(r.onName ? name : rel)) return !r.include;
+    }
+    return false;
+  };
+}

@@ -1,0 +1,325 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { sha256 } from '../chunker/chunk-file.js';
+import { Cutter } from '../chunker/cdc.js';
+import { HASH_LEN } from '../chunker/chunk-list.js';
+import type { ChunkParams } from '../chunker/params.js';
+import { DsyncError, fsError } from '../errors/dsync-error.js';
+import { parentOf, type Entry } from '../manifest/entry.js';
+import { describeOne, scanTree } from '../manifest/scan.js';
+import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
+import { decodeChunk, decodeChunkMissing, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
+import type { Peer } from '../protocol/peer.js';
+import { Assembly, type StagedFile } from '../receiver/assembly.js';
+import { ChunkIndex } from '../receiver/chunk-index.js';
+import { publish } from '../receiver/publish.js';
+import { StateDir } from '../receiver/state-dir.js';
+import { decodeChunkPayload } from '../codec/chunk-codec.js';
+import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
+import { decide } from './plan.js';
+
+export interface ReceiverOptions {
+  root: string; // destination path as given
+  destIsDir: boolean; // the user wrote DST/ : a single source file goes inside it
+  deleteExtra: boolean;
+  dryRun: boolean;
+  exclude?: (rel: string, isDir: boolean) => boolean;
+  reporter: Reporter;
+}
+
+const WANT_BATCH = 1024;
+const MAX_REFETCH = 3;
+
+/**
+ * The receiving side of a run: indexes what the destination already has, decides per source entry
+ * what to do, asks the sender only for chunks it has nowhere, builds changed files in staging, and
+ * publishes them once every wanted chunk has arrived and checked out.
+ */
+export async function runReceiver(peer: Peer, opts: ReceiverOptions): Promise<RunStats> {
+  const begin = decodeManifestBegin((await peer.expect(MSG.MANIFEST_BEGIN)).payload);
+  const run = new ReceiverRun(peer, opts, begin.params, begin.singleFile);
+  return run.run();
+}
+
+class ReceiverRun {
+  private readonly stats = emptyStats();
+  private readonly entries: Entry[] = [];
+  private readonly actions: (ItemAction | 'none')[] = [];
+  private readonly dirs = new Set<string>();
+  private readonly seen = new Set<string>();
+  private readonly index = new ChunkIndex();
+  private readonly assembly: Assembly;
+  private readonly staged = new Map<number, StagedFile>();
+  private readonly counted = new Set<string>(); // dry run: chunks already counted as sent
+  private readonly refetches = new Map<string, number>();
+  private dest = new Map<string, Entry>();
+  private root = '';
+  private rename: string | null = null; // single-file source: the name it gets in the destination
+  private state!: StateDir;
+  private want: Buffer[] = [];
+  private planned = 0;
+  private planning: Promise<void> = Promise.resolve();
+  private sourceHadErrors = false;
+
+  constructor(
+    private readonly peer: Peer,
+    private readonly opts: ReceiverOptions,
+    private readonly params: ChunkParams,
+    private readonly singleFile: boolean,
+  ) {
+    this.assembly = new Assembly(this.index, this.stats);
+  }
+
+  async run(): Promise<RunStats> {
+    await this.resolveTarget();
+    this.state = StateDir.for(this.root);
+    if (!this.opts.dryRun) await this.state.create();
+    const ready = this.scanDestination();
+    this.planning = ready;
+    try {
+      await this.receive();
+      await publish({
+        root: this.root,
+        entries: this.entries,
+        actions: this.actions,
+        staged: this.staged,
+        dest: this.dest,
+        deleteExtra: this.opts.deleteExtra && !this.singleFile && !this.sourceHadErrors,
+        dryRun: this.opts.dryRun,
+        tmpPath: (idx) => this.state.stagedPath(idx),
+        reporter: this.opts.reporter,
+        stats: this.stats,
+      });
+      if (this.opts.deleteExtra && this.sourceHadErrors) {
+        this.warn('PARTIAL', 'the source had read errors, so nothing was deleted (--delete skipped)');
+      }
+      if (!this.opts.dryRun) await this.saveCache();
+    } finally {
+      await this.assembly.close();
+    }
+    if (!this.opts.dryRun) await this.state.remove();
+    await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
+    return this.stats;
+  }
+
+  private warn(code: 'PARTIAL' | 'VANISHED', message: string, p?: string): void {
+    this.stats.warnings++;
+    this.opts.reporter.warning({ code, message, path: p });
+  }
+
+  /** Work out the destination root: a directory, or for a single-file source, maybe a file name. */
+  private async resolveTarget(): Promise<void> {
+    const dst = path.resolve(this.opts.root);
+    let st: import('node:fs').Stats | null = null;
+    try {
+      st = await fsp.stat(dst);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, `cannot access destination ${dst}`, 'DEST_NOT_WRITABLE');
+    }
+    if (this.singleFile && !(st?.isDirectory() || this.opts.destIsDir)) {
+      this.root = path.dirname(dst);
+      this.rename = path.basename(dst);
+      if (st?.isDirectory() === false || !st) await this.ensureDir(this.root);
+      return;
+    }
+    if (st && !st.isDirectory()) {
+      throw new DsyncError('DEST_NOT_WRITABLE', `destination ${dst} exists and is not a directory`);
+    }
+    this.root = dst;
+    if (!st) await this.ensureDir(dst);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.opts.dryRun) return;
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw fsError(err, `cannot create destination ${dir}`, 'DEST_NOT_WRITABLE');
+    }
+  }
+
+  /** Index every chunk the destination holds (the stat cache spares re-reading unchanged files). */
+  private async scanDestination(): Promise<void> {
+    const cache = await StatCache.load(this.root, this.params);
+    const cutter = new Cutter(this.params);
+    let exists = true;
+    try {
+      await fsp.access(this.root);
+    } catch {
+      exists = false; // dry run into a destination that does not exist yet
+    }
+    if (!exists) return;
+    // Unreadable destination files are simply not reused, so scan warnings are dropped.
+    const scanOpts = { cutter, cache, exclude: this.opts.exclude, onWarning: () => {} };
+    const name = this.rename;
+    const scan = name ? describeOne(path.join(this.root, name), name, scanOpts) : scanTree(this.root, scanOpts);
+    for await (const e of scan) {
+      this.dest.set(e.path, e);
+      if (e.type === 'file') this.index.addFile(path.join(this.root, e.path), e);
+    }
+  }
+
+  private async receive(): Promise<void> {
+    let manifestDone = false;
+    for (;;) {
+      const f = await this.peer.next();
+      if (!f) throw new DsyncError('CONN_LOST', `connection to ${this.peer.label} closed before the transfer finished`);
+      switch (f.type) {
+        case MSG.ENTRIES: {
+          if (manifestDone) throw new DsyncError('PROTOCOL', 'manifest entries after the end of the manifest');
+          const batch = decodeEntries(f.payload, this.params);
+          for (const e of batch) this.accept(e);
+          this.planning = this.planning.then(() => this.planPending());
+          break;
+        }
+        case MSG.MANIFEST_END:
+          if (manifestDone) throw new DsyncError('PROTOCOL', 'duplicate end of manifest');
+          manifestDone = true;
+          this.sourceHadErrors = decodeManifestEnd(f.payload).sourceHadErrors;
+          if (!this.singleFile && this.entries.length === 0) throw new DsyncError('PROTOCOL', 'empty manifest');
+          this.planning = this.planning.then(async () => {
+            await this.planPending();
+            await this.flushWant(true);
+            await this.peer.send(MSG.WANT_END);
+          });
+          this.planning.catch(() => {}); // surfaced when awaited below
+          break;
+        case MSG.CHUNK:
+          await this.onChunk(f.payload);
+          break;
+        case MSG.CHUNK_MISSING: {
+          const { hash, reason } = decodeChunkMissing(f.payload);
+          for (const file of await this.assembly.fail(hash.toString('latin1'), reason)) {
+            this.warn('VANISHED', `${file.entry.path}: not updated, ${reason}`, file.entry.path);
+          }
+          break;
+        }
+        case MSG.SEND_END:
+          if (!manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer before the end of the manifest');
+          await this.planning;
+          if (this.assembly.outstanding) {
+            throw new DsyncError('PROTOCOL', `${this.peer.label} ended the transfer with ${this.assembly.outstanding} chunks still missing`);
+          }
+          return;
+        default:
+          throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${this.peer.label}`);
+      }
+    }
+  }
+
+  /** Check an incoming entry's place in the tree before keeping it. */
+  private accept(e: Entry): void {
+    if (this.singleFile) {
+      if (this.entries.length > 0 || e.type !== 'file') throw new DsyncError('PROTOCOL', 'a single-file source sent more than one file');
+      if (this.rename) e.path = this.rename;
+    } else if (this.entries.length === 0) {
+      if (e.path !== '' || e.type !== 'dir') throw new DsyncError('PROTOCOL', 'manifest does not start with its root directory');
+    } else if (e.path === '' || this.seen.has(e.path) || !this.dirs.has(parentOf(e.path))) {
+      throw new DsyncError('PROTOCOL', `manifest entry ${JSON.stringify(e.path)} is duplicated or outside a listed directory`);
+    }
+    this.seen.add(e.path);
+    if (e.type === 'dir') this.dirs.add(e.path);
+    this.entries.push(e);
+    this.stats.entries++;
+    if (e.type === 'file') {
+      this.stats.files++;
+      this.stats.bytes += e.size;
+    }
+  }
+
+  private async planPending(): Promise<void> {
+    while (this.planned < this.entries.length) {
+      const idx = this.planned++;
+      const e = this.entries[idx]!;
+      const action = decide(e, this.dest.get(e.path));
+      this.actions[idx] = action;
+      if (e.type !== 'file' || (action !== 'new' && action !== 'changed')) continue;
+      if (this.opts.dryRun) {
+        this.countDry(e);
+        continue;
+      }
+      const file = await this.stage(idx, e);
+      this.staged.set(idx, file);
+    }
+    await this.flushWant(false);
+  }
+
+  private async stage(idx: number, e: Entry): Promise<StagedFile> {
+    try {
+      const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(idx));
+      for (const w of want) {
+        this.want.push(Buffer.from(w.key, 'latin1'));
+        this.stats.chunksSent++;
+        this.stats.bytesSent += w.length;
+      }
+      return file;
+    } catch (err) {
+      throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
+    }
+  }
+
+  private countDry(e: Entry): void {
+    const c = e.chunks!;
+    this.stats.chunksTotal += c.count;
+    for (let i = 0; i < c.count; i++) {
+      const k = c.key(i);
+      if (this.index.get(k) || this.counted.has(k)) {
+        this.stats.chunksLocal++;
+        this.stats.bytesLocal += c.lengths[i]!;
+      } else {
+        this.counted.add(k);
+        this.stats.chunksSent++;
+        this.stats.bytesSent += c.lengths[i]!;
+      }
+    }
+  }
+
+  private async flushWant(all: boolean): Promise<void> {
+    while (this.want.length >= (all ? 1 : WANT_BATCH) || (this.want.length && !all)) {
+      const batch = this.want.splice(0, WANT_BATCH);
+      await this.peer.send(MSG.WANT, Buffer.concat(batch, batch.length * HASH_LEN));
+    }
+  }
+
+  private async onChunk(payload: Buffer): Promise<void> {
+    const chunk = decodeChunk(payload, this.params.max);
+    const key = chunk.hash.toString('latin1');
+    if (!this.assembly.isPending(key)) throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
+    let data: Buffer | null;
+    try {
+      data = decodeChunkPayload(chunk);
+    } catch {
+      data = null;
+    }
+    this.stats.wireBytes += payload.length;
+    if (!data || data.length !== chunk.rawLength || !sha256(data).equals(chunk.hash)) {
+      // Damaged in transit: ask again a few times before giving up on the files that need it.
+      const n = (this.refetches.get(key) ?? 0) + 1;
+      this.refetches.set(key, n);
+      if (n > MAX_REFETCH) throw new DsyncError('PROTOCOL', `a chunk from ${this.peer.label} failed verification ${n} times`);
+      this.opts.reporter.warning({ code: 'PARTIAL', message: 'a chunk failed verification and is being sent again' });
+      await this.peer.send(MSG.WANT, chunk.hash);
+      return;
+    }
+    this.opts.reporter.progress({ bytes: data.length, wire: payload.length });
+    await this.assembly.deliver(key, data);
+  }
+
+  private async saveCache(): Promise<void> {
+    const out: Entry[] = [];
+    for (let idx = 0; idx < this.entries.length; idx++) {
+      const e = this.entries[idx]!;
+      if (e.type !== 'file') continue;
+      const st = this.staged.get(idx);
+      if (st && st.state !== 'ready') continue;
+      try {
+        const s = await fsp.lstat(path.join(this.root, e.path), { bigint: true });
+        if (s.isFile()) out.push({ ...e, mode: Number(s.mode & 0o7777n), mtimeNs: s.mtimeNs, stat: { ino: Number(s.ino), ctimeNs: s.ctimeNs } });
+      } catch {
+        // gone already: not cached
+      }
+    }
+    // The cache only saves work; failing to write it must not fail a finished run.
+    await StatCache.save(cacheFileFor(this.root, this.params), this.params, out).catch(() => {});
+  }
+}

@@ -1,0 +1,104 @@
+import { ChunkList, HASH_LEN } from '../chunker/chunk-list.js';
+import { LIMITS, validateParams, type ChunkParams } from '../chunker/params.js';
+import { Reader, Writer } from '../util/binary.js';
+import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './entry.js';
+
+/**
+ * Binary manifest encoding, version 1. One codec serves the wire (entries in frames) and the stat
+ * cache file (header + entries + end marker + SHA-256 trailer, see stat-cache.ts).
+ *
+ *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [ino:uvar ctime_s:svar ctime_ns:uvar]
+ *            file:    size:uvar count:uvar (hash:32 len:uvar){count}
+ *            symlink: target:str
+ * A chunk costs 32 + 1..3 bytes.
+ */
+export const MANIFEST_VERSION = 1;
+const TYPE_CODE: Record<EntryType, number> = { file: 1, dir: 2, symlink: 3 };
+const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'symlink' };
+export const END_MARKER = 0;
+const NS = 1_000_000_000n;
+const MAX_SIZE = 2 ** 52;
+
+function putTime(w: Writer, ns: bigint): void {
+  let s = ns / NS;
+  let r = ns % NS;
+  if (r < 0n) {
+    r += NS;
+    s -= 1n;
+  }
+  w.svar(Number(s)).uvar(Number(r));
+}
+
+function getTime(r: Reader): bigint {
+  const s = r.svar();
+  const n = r.uvar(999_999_999);
+  return BigInt(s) * NS + BigInt(n);
+}
+
+export function encodeEntry(w: Writer, e: Entry, withStat: boolean): void {
+  w.u8(TYPE_CODE[e.type]).str(e.path).uvar(e.mode);
+  putTime(w, e.mtimeNs);
+  if (withStat) {
+    w.uvar(e.stat?.ino ?? 0);
+    putTime(w, e.stat?.ctimeNs ?? 0n);
+  }
+  if (e.type === 'file') {
+    const c = e.chunks!;
+    w.uvar(e.size).uvar(c.count);
+    for (let i = 0; i < c.count; i++) w.raw(c.hash(i)).uvar(c.lengths[i]!);
+  } else if (e.type === 'symlink') {
+    w.str(e.target!);
+  }
+}
+
+/** Decode one entry; every field is validated against `params` and the remaining input. */
+export function decodeEntry(r: Reader, params: ChunkParams, withStat: boolean): Entry {
+  const code = r.u8();
+  const type = CODE_TYPE[code];
+  if (!type) r.fail(`unknown entry type ${code}`);
+  const path = r.str(MAX_PATH_BYTES);
+  const problem = relPathProblem(path);
+  if (problem) r.fail(`${problem}: ${JSON.stringify(path)}`);
+  if (path === '' && type !== 'dir') r.fail('root entry must be a directory');
+  const mode = r.uvar(0o7777);
+  const mtimeNs = getTime(r);
+  const e: Entry = { path, type, mode, mtimeNs, size: 0 };
+  if (withStat) {
+    const ino = r.uvar();
+    e.stat = { ino, ctimeNs: getTime(r) };
+  }
+  if (type === 'file') {
+    e.size = r.uvar(MAX_SIZE);
+    const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
+    if (count > Math.ceil(e.size / params.min) + 1) r.fail(`too many chunks (${count}) for ${e.size} bytes`);
+    const hashes = Buffer.allocUnsafe(count * HASH_LEN);
+    const lengths = new Uint32Array(count);
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      r.raw(HASH_LEN).copy(hashes, i * HASH_LEN);
+      const len = r.uvar(params.max);
+      if (len === 0 || (len < params.min && i < count - 1)) r.fail(`bad chunk length ${len}`);
+      lengths[i] = len;
+      total += len;
+    }
+    if (total !== e.size) r.fail(`chunk lengths add up to ${total}, not the file size ${e.size}`);
+    e.chunks = count ? new ChunkList(hashes, lengths) : ChunkList.EMPTY;
+  } else if (type === 'symlink') {
+    e.target = r.str(MAX_PATH_BYTES);
+    if (e.target === '' || e.target.includes('\0')) r.fail('bad symlink target');
+  }
+  return e;
+}
+
+export function encodeParams(w: Writer, p: ChunkParams): void {
+  w.uvar(p.min).uvar(p.avg).uvar(p.max);
+}
+
+export function decodeParams(r: Reader): ChunkParams {
+  const p = { min: r.uvar(LIMITS.maxMax), avg: r.uvar(LIMITS.maxMax), max: r.uvar(LIMITS.maxMax) };
+  try {
+    return validateParams(p);
+  } catch (err) {
+    return r.fail((err as Error).message);
+  }
+}

@@ -1,0 +1,57 @@
+import type { ChunkList } from '../chunker/chunk-list.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** One path of a tree. `path` is relative POSIX; the tree root itself is the dir entry with path ''. */
+export interface Entry {
+  path: string;
+  type: EntryType;
+  mode: number; // permission bits only (07777)
+  mtimeNs: bigint;
+  size: number; // files: content length; others 0
+  chunks?: ChunkList; // files
+  target?: string; // symlinks
+  /** Local identity for the stat cache (never sent across sides as a reason to skip data). */
+  stat?: { ino: number; ctimeNs: bigint };
+}
+
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+
+/** Why `p` is not a safe relative path inside a tree, or null if it is. */
+export function relPathProblem(p: string): string | null {
+  if (p === '') return null;
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) return 'path too long';
+  if (p.includes('\0')) return 'path contains NUL';
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.' || part === '..') return `bad path component '${part}'`;
+    if (Buffer.byteLength(part) > MAX_NAME_BYTES) return 'name too long';
+  }
+  return null;
+}
+
+/** Destination mtimes are set through a double, so equality allows for that rounding (1 us). */
+export function sameMtime(a: bigint, b: bigint): boolean {
+  const d = a - b;
+  return d <= 1000n && d >= -1000n;
+}
+
+export function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
+}
+
+/**
+ * Seconds as a double for utimes. Node hands utimes a double and the kernel gets whole
+ * microseconds, truncated; aiming at the middle of the microsecond keeps the double's rounding
+ * error (~0.2 us today) from tipping it into the previous one, so the result is within 1 us.
+ */
+export function nsToSeconds(ns: bigint): number {
+  let s = ns / 1_000_000_000n;
+  let r = ns % 1_000_000_000n;
+  if (r < 0n) {
+    r += 1_000_000_000n;
+    s -= 1n;
+  }
+  return Number(s) + (Number(r / 1000n) + 0.5) / 1e6;
+}

@@ -1,0 +1,85 @@
+import { constants, promises as fsp, type BigIntStats } from 'node:fs';
+import { chunkFile } from '../chunker/chunk-file.js';
+import type { Cutter } from '../chunker/cdc.js';
+import type { Warning } from '../engine/events.js';
+import { DsyncError, fsError } from '../errors/dsync-error.js';
+import type { Entry } from './entry.js';
+import type { StatCache } from './stat-cache.js';
+import { walkTree, type WalkOptions } from './walk.js';
+
+const READ_ATTEMPTS = 3;
+
+export interface ScanOptions extends WalkOptions {
+  cutter: Cutter;
+  cache: StatCache;
+  /** Called with the bytes of each file that had to be read (not served by the cache). */
+  onRead?: (bytes: number) => void;
+}
+
+/**
+ * Walk a tree and describe every entry, chunking files the stat cache cannot vouch for. A file that
+ * cannot be read is skipped with a warning; one that keeps changing while read is skipped too, so a
+ * torn read never becomes a manifest entry.
+ */
+export async function* scanTree(root: string, opts: ScanOptions): AsyncGenerator<Entry> {
+  for await (const item of walkTree(root, opts)) {
+    try {
+      yield await describe(item.abs, item.rel, item.st, opts);
+    } catch (err) {
+      if (item.rel === '') throw err;
+      opts.onWarning(toWarning(err, item.rel));
+    }
+  }
+}
+
+/** The one-entry scan of a single path (a single-file source or destination); nothing if absent. */
+export async function* describeOne(abs: string, rel: string, opts: ScanOptions): AsyncGenerator<Entry> {
+  let st: BigIntStats;
+  try {
+    st = await fsp.lstat(abs, { bigint: true });
+  } catch {
+    return;
+  }
+  if (st.isFile() || st.isDirectory() || st.isSymbolicLink()) yield await describe(abs, rel, st, opts);
+}
+
+export async function describe(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Promise<Entry> {
+  const base = { path: rel, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: 0 };
+  if (st.isDirectory()) return { ...base, type: 'dir' };
+  if (st.isSymbolicLink()) return { ...base, type: 'symlink', target: await fsp.readlink(abs) };
+  const cached = opts.cache.lookup(rel, st);
+  if (cached) return fileEntry(base, st, cached);
+  return readFile(abs, rel, opts);
+}
+
+function fileEntry(base: Omit<Entry, 'type'>, st: BigIntStats, chunks: Entry['chunks']): Entry {
+  return { ...base, type: 'file', size: Number(st.size), chunks, stat: { ino: Number(st.ino), ctimeNs: st.ctimeNs } };
+}
+
+async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<Entry> {
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const fh = await fsp.open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const before = await fh.stat({ bigint: true });
+      if (!before.isFile()) throw new DsyncError('VANISHED', `${rel}: no longer a regular file; skipped`);
+      const { chunks, size } = await chunkFile(fh, opts.cutter);
+      opts.onRead?.(size);
+      const after = await fh.stat({ bigint: true });
+      const stable = BigInt(size) === before.size && after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
+      if (stable) {
+        return fileEntry({ path: rel, mode: Number(after.mode & 0o7777n), mtimeNs: after.mtimeNs, size: 0 }, after, chunks);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  throw new DsyncError('VANISHED', `${rel}: changed while being read (${READ_ATTEMPTS} attempts); skipped, the destination keeps its old version`);
+}
+
+export function toWarning(err: unknown, rel: string): Warning {
+  if (err instanceof DsyncError) return { code: err.code, message: err.message, path: rel };
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return { code: 'VANISHED', message: `file vanished: ${rel}`, path: rel };
+  if (code === 'ELOOP') return { code: 'VANISHED', message: `${rel}: became a symlink while being read; skipped`, path: rel };
+  return { code: 'PARTIAL', message: fsError(err, `cannot read ${rel}`).message, path: rel };
+}

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { promises as fsp, type BigIntStats } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChunkList } from '../chunker/chunk-list.js';
+import { paramsEqual, type ChunkParams } from '../chunker/params.js';
+import { Reader, Writer } from '../util/binary.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { decodeEntry, decodeParams, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
+import type { Entry } from './entry.js';
+
+const MAGIC = Buffer.from('DSYC');
+
+/**
+ * Per-tree cache of file chunk lists, keyed by path and validated by the file's local identity
+ * (size, mtime, inode, ctime), so an unchanged file is not read again. It only ever vouches for a
+ * file on the machine that wrote it; equality across sides is always decided by chunk hashes.
+ */
+export class StatCache {
+  private constructor(
+    private readonly entries: Map<string, Entry>,
+    readonly file: string | null,
+  ) {}
+
+  static empty(file: string | null = null): StatCache {
+    return new StatCache(new Map(), file);
+  }
+
+  /** Load the cache of tree `root`; a missing, stale or corrupt cache is just empty. */
+  static async load(root: string, params: ChunkParams): Promise<StatCache> {
+    const file = cacheFileFor(root, params);
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(file);
+    } catch {
+      return StatCache.empty(file);
+    }
+    try {
+      return new StatCache(decodeCache(data, params), file);
+    } catch {
+      return StatCache.empty(file);
+    }
+  }
+
+  lookup(rel: string, st: BigIntStats): ChunkList | undefined {
+    const e = this.entries.get(rel);
+    if (!e || e.type !== 'file' || !e.stat) return undefined;
+    if (BigInt(e.size) !== st.size || e.mtimeNs !== st.mtimeNs || BigInt(e.stat.ino) !== st.ino || e.stat.ctimeNs !== st.ctimeNs) {
+      return undefined;
+    }
+    return e.chunks;
+  }
+
+  static async save(file: string, params: ChunkParams, entries: Iterable<Entry>): Promise<void> {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, encodeCache(params, entries));
+  }
+}
+
+export function encodeCache(params: ChunkParams, entries: Iterable<Entry>): Buffer {
+  const w = new Writer(1 << 16);
+  w.raw(MAGIC).u8(MANIFEST_VERSION);
+  encodeParams(w, params);
+  for (const e of entries) if (e.type === 'file' && e.stat) encodeEntry(w, e, true);
+  w.u8(END_MARKER);
+  const body = w.finish();
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+export function decodeCache(data: Buffer, params: ChunkParams): Map<string, Entry> {
+  const body = data.subarray(0, data.length - 32);
+  const r = new Reader(body, 'stat cache');
+  if (data.length < 32 || !createHash('sha256').update(body).digest().equals(data.subarray(body.length))) {
+    r.fail('checksum mismatch');
+  }
+  if (!r.raw(4).equals(MAGIC) || r.u8() !== MANIFEST_VERSION) r.fail('not a dsync cache');
+  if (!paramsEqual(decodeParams(r), params)) r.fail('different chunk parameters');
+  const map = new Map<string, Entry>();
+  while (r.buf[r.pos] !== END_MARKER) {
+    const e = decodeEntry(r, params, true);
+    map.set(e.path, e);
+  }
+  r.u8();
+  r.end();
+  return map;
+}
+
+export function cacheDir(): string {
+  if (process.env.DSYNC_CACHE_DIR) return process.env.DSYNC_CACHE_DIR;
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'dsync');
+}
+
+export function cacheFileFor(root: string, params: ChunkParams): string {
+  const id = createHash('sha256').update(`${root}\0${params.min}/${params.avg}/${params.max}`).digest('hex').slice(0, 24);
+  return path.join(cacheDir(), `tree-${id}.cache`);
+}

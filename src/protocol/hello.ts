@@ -1,0 +1,58 @@
+import { validateParams, type ChunkParams } from '../chunker/params.js';
+import type { Compression } from '../codec/chunk-codec.js';
+import { DsyncError } from '../errors/dsync-error.js';
+
+/** Options the client hands the agent; everything is re-validated on arrival. */
+export interface RunOptions {
+  deleteExtra: boolean;
+  dryRun: boolean;
+  destIsDir: boolean;
+  params: ChunkParams;
+  compression: Compression;
+  filters: string[]; // filter rules, in order (see filter.ts)
+}
+
+export interface Hello {
+  dsyncVersion: string;
+  role: 'sender' | 'receiver'; // the role the agent plays
+  path: string;
+  options: RunOptions;
+}
+
+function bad(what: string): never {
+  throw new DsyncError('PROTOCOL', `malformed handshake: ${what}`);
+}
+
+function bool(o: Record<string, unknown>, k: string): boolean {
+  if (typeof o[k] !== 'boolean') bad(`${k} must be true or false`);
+  return o[k] as boolean;
+}
+
+export function parseHello(body: Record<string, unknown>): Hello {
+  const { dsyncVersion, role, path, options } = body;
+  if (typeof dsyncVersion !== 'string' || dsyncVersion.length > 64) bad('dsyncVersion');
+  if (role !== 'sender' && role !== 'receiver') bad('role');
+  if (typeof path !== 'string' || path.length === 0 || path.length > 4096 || path.includes('\0')) bad('path');
+  if (typeof options !== 'object' || options === null) bad('options');
+  const o = options as Record<string, unknown>;
+  const p = o.params as Record<string, unknown> | undefined;
+  let params: ChunkParams;
+  try {
+    params = validateParams({ min: Number(p?.min), avg: Number(p?.avg), max: Number(p?.max) });
+  } catch (err) {
+    return bad((err as Error).message);
+  }
+  const c = o.compression as Record<string, unknown> | undefined;
+  let compression: Compression;
+  if (c?.kind === 'none' || c?.kind === 'auto') compression = { kind: c.kind };
+  else if (c?.kind === 'level' && Number.isInteger(c.level) && (c.level as number) >= 1 && (c.level as number) <= 19) compression = { kind: 'level', level: c.level as number };
+  else return bad('compression');
+  const filters = o.filters;
+  if (!Array.isArray(filters) || filters.length > 10000 || !filters.every((f) => typeof f === 'string' && f.length <= 4096)) bad('filters');
+  return {
+    dsyncVersion,
+    role,
+    path,
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), params, compression, filters: filters as string[] },
+  };
+}

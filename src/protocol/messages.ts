@@ -1,0 +1,179 @@
+import { HASH_LEN } from '../chunker/chunk-list.js';
+import type { ChunkParams } from '../chunker/params.js';
+import { DsyncError } from '../errors/dsync-error.js';
+import { isErrorCode, type ErrorCode } from '../errors/exit-codes.js';
+import type { Entry } from '../manifest/entry.js';
+import { decodeEntry, decodeParams, encodeEntry, encodeParams } from '../manifest/codec.js';
+import { Reader, Writer } from '../util/binary.js';
+
+/** Wire protocol version; bumped on any incompatible change. Both sides must speak the same one. */
+export const PROTOCOL_VERSION = 1;
+const MAGIC = Buffer.from('DSYNC');
+
+export const MSG = {
+  HELLO: 1, // client -> agent: who plays which role, on which path, with which options
+  WELCOME: 2, // agent -> client: handshake accepted
+  ERROR: 3, // either way: fatal error, then the sender of it closes
+  EVENT: 4, // agent -> client: item/warning/progress for the client's report
+  MANIFEST_BEGIN: 10, // sender -> receiver: chunk parameters and source kind
+  ENTRIES: 11, // sender -> receiver: a batch of manifest entries
+  MANIFEST_END: 12,
+  WANT: 20, // receiver -> sender: chunk hashes it lacks
+  WANT_END: 21, // receiver -> sender: nothing more will be wanted
+  CHUNK: 22, // sender -> receiver: one chunk's data
+  CHUNK_MISSING: 23, // sender -> receiver: a wanted chunk cannot be produced any more
+  SEND_END: 24, // sender -> receiver: every wanted chunk was answered
+  DONE: 30, // receiver -> sender: the run's result
+} as const;
+
+export const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(MSG).map(([k, v]) => [v, k]));
+
+export const MAX_JSON = 1024 * 1024;
+
+/** Chunk payload encodings. */
+export const ENC = { RAW: 0, ZSTD: 1 } as const;
+
+// ---- handshake -------------------------------------------------------------------------------
+
+export function encodeHandshake(body: object): Buffer {
+  return new Writer().raw(MAGIC).uvar(PROTOCOL_VERSION).str(JSON.stringify(body)).finish();
+}
+
+/** Returns the peer's protocol version and its JSON body; rejects anything that is not dsync. */
+export function decodeHandshake(payload: Buffer, what: string): { version: number; body: Record<string, unknown> } {
+  const r = new Reader(payload, what);
+  if (payload.length < MAGIC.length || !r.raw(MAGIC.length).equals(MAGIC)) r.fail('not a dsync handshake');
+  const version = r.uvar(1 << 16);
+  return { version, body: parseJsonObject(r.str(MAX_JSON), r) };
+}
+
+export function parseJsonObject(s: string, r: Reader): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    return r.fail('invalid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) r.fail('expected a JSON object');
+  return v as Record<string, unknown>;
+}
+
+export function jsonPayload(v: unknown): Buffer {
+  return new Writer().str(JSON.stringify(v)).finish();
+}
+
+export function decodeJson(payload: Buffer, what: string): Record<string, unknown> {
+  const r = new Reader(payload, what);
+  const obj = parseJsonObject(r.str(MAX_JSON), r);
+  r.end();
+  return obj;
+}
+
+// ---- errors ----------------------------------------------------------------------------------
+
+export function encodeError(code: ErrorCode, message: string): Buffer {
+  return new Writer().str(code).str(message.slice(0, 4096)).finish();
+}
+
+export function decodeError(payload: Buffer): DsyncError {
+  const r = new Reader(payload, 'error message');
+  const code = r.str(64);
+  const message = r.str(8192);
+  return new DsyncError(isErrorCode(code) ? code : 'PROTOCOL', message);
+}
+
+// ---- manifest --------------------------------------------------------------------------------
+
+export interface ManifestBegin {
+  params: ChunkParams;
+  singleFile: boolean; // the source is one file, not a directory
+}
+
+export function encodeManifestBegin(m: ManifestBegin): Buffer {
+  const w = new Writer();
+  encodeParams(w, m.params);
+  return w.u8(m.singleFile ? 1 : 0).finish();
+}
+
+export function decodeManifestBegin(payload: Buffer): ManifestBegin {
+  const r = new Reader(payload, 'manifest header');
+  const params = decodeParams(r);
+  const flags = r.u8();
+  if (flags > 1) r.fail(`unknown flags ${flags}`);
+  r.end();
+  return { params, singleFile: flags === 1 };
+}
+
+/** MANIFEST_END flags: the source had read errors, so the receiver must not delete anything. */
+export function encodeManifestEnd(sourceHadErrors: boolean): Buffer {
+  return Buffer.from([sourceHadErrors ? 1 : 0]);
+}
+
+export function decodeManifestEnd(payload: Buffer): { sourceHadErrors: boolean } {
+  const r = new Reader(payload, 'manifest end');
+  const flags = r.u8();
+  if (flags > 1) r.fail(`unknown flags ${flags}`);
+  r.end();
+  return { sourceHadErrors: flags === 1 };
+}
+
+export function encodeEntries(entries: Entry[]): Buffer {
+  const w = new Writer(1 << 16);
+  w.uvar(entries.length);
+  for (const e of entries) encodeEntry(w, e, false);
+  return w.finish();
+}
+
+export function decodeEntries(payload: Buffer, params: ChunkParams): Entry[] {
+  const r = new Reader(payload, 'manifest entries');
+  const n = r.uvar(r.remaining);
+  const out: Entry[] = [];
+  for (let i = 0; i < n; i++) out.push(decodeEntry(r, params, false));
+  r.end();
+  return out;
+}
+
+// ---- chunks ----------------------------------------------------------------------------------
+
+export function decodeWant(payload: Buffer): Buffer[] {
+  if (payload.length === 0 || payload.length % HASH_LEN !== 0) {
+    throw new DsyncError('PROTOCOL', `malformed want list: ${payload.length} bytes is not a whole number of hashes`);
+  }
+  const out: Buffer[] = [];
+  for (let i = 0; i < payload.length; i += HASH_LEN) out.push(payload.subarray(i, i + HASH_LEN));
+  return out;
+}
+
+export interface ChunkHeader {
+  hash: Buffer;
+  encoding: number;
+  rawLength: number;
+}
+
+export function encodeChunkHeader(h: ChunkHeader): Buffer {
+  return new Writer(48).raw(h.hash).u8(h.encoding).uvar(h.rawLength).finish();
+}
+
+/** Split a CHUNK payload into header and data; lengths are bounded by the run's maximum chunk. */
+export function decodeChunk(payload: Buffer, maxChunk: number): ChunkHeader & { data: Buffer } {
+  const r = new Reader(payload, 'chunk');
+  const hash = Buffer.from(r.raw(HASH_LEN));
+  const encoding = r.u8();
+  if (encoding !== ENC.RAW && encoding !== ENC.ZSTD) r.fail(`unknown chunk encoding ${encoding}`);
+  const rawLength = r.uvar(maxChunk);
+  const data = r.raw(r.remaining);
+  if (encoding === ENC.RAW && data.length !== rawLength) r.fail('raw chunk length mismatch');
+  return { hash, encoding, rawLength, data };
+}
+
+export function encodeChunkMissing(hash: Buffer, reason: string): Buffer {
+  return new Writer().raw(hash).str(reason.slice(0, 4096)).finish();
+}
+
+export function decodeChunkMissing(payload: Buffer): { hash: Buffer; reason: string } {
+  const r = new Reader(payload, 'chunk-missing');
+  const hash = Buffer.from(r.raw(HASH_LEN));
+  const reason = r.str(8192);
+  r.end();
+  return { hash, reason };
+}

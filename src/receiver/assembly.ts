@@ -1,0 +1,158 @@
+import { constants, promises as fsp } from 'node:fs';
+import { sha256 } from '../chunker/chunk-file.js';
+import { nsToSeconds, type Entry } from '../manifest/entry.js';
+import { FdCache } from '../util/fd-cache.js';
+import type { RunStats } from '../engine/events.js';
+import type { ChunkIndex } from './chunk-index.js';
+
+export interface StagedFile {
+  idx: number;
+  entry: Entry;
+  staged: string;
+  remaining: number; // chunk slots not yet written
+  state: 'filling' | 'ready' | 'failed';
+  reason?: string;
+}
+
+interface Slot {
+  file: StagedFile;
+  offset: number;
+}
+
+/**
+ * Builds changed files in the staging area from chunks the receiver already has (copied and
+ * re-verified) and chunks that arrive from the sender (verified by the caller), in any order:
+ * each chunk is written at its offset, and a file whose every slot is filled is flushed, given
+ * its mode and mtime, and marked ready for publishing.
+ */
+export class Assembly {
+  private readonly pending = new Map<string, Slot[]>();
+  private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW, 32);
+  private readonly writes = new FdCache(constants.O_WRONLY, 64);
+
+  constructor(
+    private readonly index: ChunkIndex,
+    private readonly stats: RunStats,
+  ) {}
+
+  /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
+  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: { key: string; length: number }[] }> {
+    const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling' };
+    const fh = await fsp.open(staged, 'w', 0o600);
+    try {
+      await fh.truncate(entry.size);
+    } finally {
+      await fh.close();
+    }
+    const want: { key: string; length: number }[] = [];
+    const c = entry.chunks!;
+    this.stats.chunksTotal += c.count;
+    let offset = 0;
+    for (let i = 0; i < c.count && file.state === 'filling'; i++) {
+      const key = c.key(i);
+      const length = c.lengths[i]!;
+      const slot = { file, offset };
+      offset += length;
+      const waiting = this.pending.get(key);
+      if (waiting) {
+        waiting.push(slot);
+      } else if (await this.copyLocal(key, slot, length)) {
+        this.stats.chunksLocal++;
+        this.stats.bytesLocal += length;
+      } else {
+        this.pending.set(key, [slot]);
+        want.push({ key, length });
+      }
+    }
+    if (file.remaining === 0 && file.state === 'filling') await this.finish(file);
+    return { file, want };
+  }
+
+  /** Copy a chunk the receiver already holds; false if it is not there or no longer matches. */
+  private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
+    const loc = this.index.get(key);
+    if (!loc || loc.length !== length) return false;
+    const buf = Buffer.allocUnsafe(length);
+    try {
+      const { bytesRead } = await this.reads.use(loc.file, (fh) => fh.read(buf, 0, length, loc.offset));
+      if (bytesRead !== length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
+    } catch {
+      this.index.delete(key); // the file changed or went away since it was indexed
+      return false;
+    }
+    await this.write(slot, buf);
+    return true;
+  }
+
+  /** Data for a wanted chunk, already verified against its hash. */
+  async deliver(key: string, data: Buffer): Promise<void> {
+    const slots = this.pending.get(key);
+    if (!slots) return;
+    this.pending.delete(key);
+    let indexed = false;
+    for (const slot of slots) {
+      if (slot.file.state !== 'filling') continue;
+      await this.write(slot, data);
+      if (!indexed) {
+        // Later files needing this chunk copy it from here instead of asking again.
+        this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length });
+        indexed = true;
+      }
+    }
+  }
+
+  /** A wanted chunk will not come: every file needing it keeps its old version. */
+  async fail(key: string, reason: string): Promise<StagedFile[]> {
+    const slots = this.pending.get(key) ?? [];
+    this.pending.delete(key);
+    const failed: StagedFile[] = [];
+    for (const { file } of slots) {
+      if (file.state === 'failed') continue;
+      file.state = 'failed';
+      file.reason = reason;
+      failed.push(file);
+      await this.writes.close(file.staged);
+      await fsp.rm(file.staged, { force: true });
+    }
+    return failed;
+  }
+
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  isPending(key: string): boolean {
+    return this.pending.has(key);
+  }
+
+  private async write(slot: Slot, data: Buffer): Promise<void> {
+    const { file } = slot;
+    await this.writes.use(file.staged, async (fh) => {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, slot.offset + done);
+        done += bytesWritten;
+      }
+    });
+    file.remaining--;
+    if (file.remaining === 0) await this.finish(file);
+  }
+
+  private async finish(file: StagedFile): Promise<void> {
+    await this.writes.close(file.staged, true);
+    const fh = await fsp.open(file.staged, 'r');
+    try {
+      if (file.entry.chunks!.count === 0) await fh.sync();
+      await fh.chmod(file.entry.mode);
+      const t = nsToSeconds(file.entry.mtimeNs);
+      await fh.utimes(t, t);
+    } finally {
+      await fh.close();
+    }
+    file.state = 'ready';
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.reads.closeAll(), this.writes.closeAll()]);
+  }
+}

@@ -1,0 +1,167 @@
+import { constants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { ItemAction, ItemEvent, Reporter, RunStats } from '../engine/events.js';
+import { metaDiffers } from '../engine/plan.js';
+import { fsError } from '../errors/dsync-error.js';
+import { nsToSeconds, parentOf, type Entry } from '../manifest/entry.js';
+import type { StagedFile } from './assembly.js';
+
+export interface PublishInput {
+  root: string;
+  entries: Entry[]; // source manifest, in walk order (parents first)
+  actions: (ItemAction | 'none')[];
+  staged: Map<number, StagedFile>;
+  dest: Map<string, Entry>; // what the destination held at the start
+  deleteExtra: boolean;
+  dryRun: boolean;
+  tmpPath: (idx: number) => string; // where to build a symlink before renaming it into place
+  reporter: Reporter;
+  stats: RunStats;
+}
+
+/**
+ * Make the destination match the manifest: create directories, rename finished files and symlinks
+ * into place, fix metadata, delete extras (with --delete), then set directory times deepest first.
+ * Every change is reported; a dry run reports the same items and touches nothing.
+ * Nothing is ever written through a symlink: each parent is checked to be a real directory.
+ */
+export async function publish(p: PublishInput): Promise<void> {
+  const safeDirs = new Set<string>(['']);
+  const abs = (rel: string) => (rel ? path.join(p.root, rel) : p.root);
+  const report = (e: Entry, action: ItemAction) => {
+    const ev: ItemEvent = { path: e.path, type: e.type, action, size: e.size };
+    if (action === 'new') p.stats.created++;
+    else if (action === 'changed') p.stats.changed++;
+    else if (action === 'meta') p.stats.metaOnly++;
+    else p.stats.deleted++;
+    p.reporter.item(ev);
+  };
+  const warn = (rel: string, message: string) => {
+    p.stats.warnings++;
+    p.reporter.warning({ code: 'PARTIAL', path: rel, message });
+  };
+
+  async function parentSafe(rel: string): Promise<boolean> {
+    const parent = parentOf(rel);
+    if (safeDirs.has(parent)) return true;
+    try {
+      const st = await fsp.lstat(abs(parent));
+      if (st.isDirectory() && (await parentSafe(parent))) {
+        safeDirs.add(parent);
+        return true;
+      }
+    } catch {
+      // missing parent: not safe
+    }
+    warn(rel, `${rel}: parent is not a directory in the destination; skipped`);
+    return false;
+  }
+
+  /** Clear the way for a new entry at `rel` where the destination has something of another type. */
+  async function clear(rel: string, old: Entry | undefined): Promise<boolean> {
+    if (!old) return true;
+    const target = abs(rel);
+    if (old.type === 'dir') {
+      if (!p.deleteExtra) {
+        try {
+          await fsp.rmdir(target);
+          return true;
+        } catch {
+          warn(rel, `${rel}: cannot replace a non-empty directory (use --delete); skipped`);
+          return false;
+        }
+      }
+      await fsp.rm(target, { recursive: true, force: true });
+      return true;
+    }
+    return true; // files and symlinks are replaced by rename
+  }
+
+  for (let idx = 0; idx < p.entries.length; idx++) {
+    const e = p.entries[idx]!;
+    const action = p.actions[idx]!;
+    if (action === 'none') continue;
+    const old = p.dest.get(e.path);
+    const staged = p.staged.get(idx);
+    if (e.type === 'file' && action !== 'meta' && staged && staged.state !== 'ready') continue; // failed: old version kept
+    if (p.dryRun) {
+      if (e.type !== 'dir' || action !== 'meta') report(e, action);
+      continue;
+    }
+    try {
+      if (e.path !== '' && !(await parentSafe(e.path))) continue;
+      const target = abs(e.path);
+      if (e.type === 'dir') {
+        if (action === 'meta') continue; // directory times and modes are set at the end
+        if (old && old.type !== 'dir') await fsp.unlink(target);
+        await fsp.mkdir(target, { mode: 0o700 });
+        safeDirs.add(e.path);
+        report(e, action);
+      } else if (action === 'meta') {
+        await setFileMeta(target, e);
+        report(e, action);
+      } else {
+        if (old?.type !== e.type && !(await clear(e.path, old))) continue;
+        let tmp: string;
+        if (e.type === 'symlink') {
+          tmp = p.tmpPath(idx);
+          await fsp.rm(tmp, { force: true });
+          await fsp.symlink(e.target!, tmp);
+        } else {
+          tmp = staged!.staged;
+        }
+        await fsp.rename(tmp, target);
+        report(e, action);
+      }
+    } catch (err) {
+      throw fsError(err, `cannot update ${e.path || '.'} in ${p.root}`);
+    }
+  }
+
+  if (p.deleteExtra) {
+    const keep = new Set(p.entries.map((e) => e.path));
+    const extras = [...p.dest.values()].filter((d) => !keep.has(d.path)).reverse(); // children first
+    for (const d of extras) {
+      if (p.dryRun) {
+        report(d, 'deleted');
+        continue;
+      }
+      try {
+        await fsp.rm(abs(d.path), { recursive: true, force: true });
+      } catch (err) {
+        throw fsError(err, `cannot delete ${d.path} in ${p.root}`);
+      }
+      report(d, 'deleted');
+    }
+  }
+
+  if (p.dryRun) return;
+  // Directory modes and times last, deepest first: changing a directory's contents moves its mtime.
+  for (let idx = p.entries.length - 1; idx >= 0; idx--) {
+    const e = p.entries[idx]!;
+    if (e.type !== 'dir') continue;
+    try {
+      const st = await fsp.lstat(abs(e.path), { bigint: true });
+      if (!st.isDirectory()) continue;
+      const now: Entry = { ...e, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs };
+      if (!metaDiffers(e, now)) continue;
+      await fsp.chmod(abs(e.path), e.mode);
+      const t = nsToSeconds(e.mtimeNs);
+      await fsp.utimes(abs(e.path), t, t);
+    } catch (err) {
+      throw fsError(err, `cannot set the time of ${e.path || '.'} in ${p.root}`);
+    }
+  }
+}
+
+/** chmod and utimes on an existing file without following a symlink that replaced it. */
+async function setFileMeta(target: string, e: Entry): Promise<void> {
+  const fh = await fsp.open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await fh.chmod(e.mode);
+    const t = nsToSeconds(e.mtimeNs);
+    await fh.utimes(t, t);
+  } finally {
+    await fh.close();
+  }
+}

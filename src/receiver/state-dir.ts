@@ -1,0 +1,37 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fsError } from '../errors/dsync-error.js';
+
+/**
+ * The receiver's working area for one destination: a hidden sibling `.<name>.dsync/` next to the
+ * destination, so it is on the same filesystem (staged files are renamed into place) yet outside
+ * the tree that training jobs list. It is removed after a successful run.
+ */
+export class StateDir {
+  readonly staging: string;
+
+  constructor(readonly dir: string) {
+    this.staging = path.join(dir, 'staging');
+  }
+
+  static for(destRoot: string): StateDir {
+    const parent = path.dirname(destRoot);
+    return new StateDir(path.join(parent, `.${path.basename(destRoot)}.dsync`));
+  }
+
+  async create(): Promise<void> {
+    try {
+      await fsp.mkdir(this.staging, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
+    }
+  }
+
+  stagedPath(idx: number): string {
+    return path.join(this.staging, `f${idx}`);
+  }
+
+  async remove(): Promise<void> {
+    await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,45 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { DsyncError } from '../errors/dsync-error.js';
+import type { Connection } from './connection.js';
+
+const STDERR_KEEP = 16 * 1024;
+
+/**
+ * A dsync agent in a child process speaking the protocol on its stdin/stdout: the local agent, or
+ * `ssh host dsync agent` for -e/--rsh. The tail of its stderr explains failures.
+ */
+export function childConnection(command: string, args: string[], label: string, missingHint: string): Connection {
+  const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-STDERR_KEEP);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  // EPIPE on a dead child surfaces through the protocol as a lost connection.
+  child.stdin!.on('error', () => {});
+
+  return {
+    input: child.stdout!,
+    output: child.stdin!,
+    label,
+    async explain(err) {
+      if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
+      const res = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      const tail = stderr.trim().split('\n').slice(-3).join(' / ');
+      if (res?.error) return new DsyncError('REMOTE_MISSING', `cannot start ${command}: ${res.error.message}`);
+      if (res && (res.code === 127 || /command not found|No such file or directory/.test(tail))) {
+        return new DsyncError('REMOTE_MISSING', `dsync could not be started on ${label}${tail ? ` (${tail})` : ''}; ${missingHint}`);
+      }
+      if (tail) return new DsyncError(err.code, `${err.message}: ${tail}`);
+      return err;
+    },
+    async close() {
+      if (!child.stdin!.destroyed) child.stdin!.end();
+      const done = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      if (!done && child.pid) child.kill('SIGKILL');
+    },
+  };
+}
