@@ -9,6 +9,8 @@ import { EXIT } from '../errors/exit-codes.js';
 import { localAgent } from '../transport/local.js';
 import { VERSION } from '../version.js';
 import { parseSize } from './format.js';
+import { JsonReporter } from './json-reporter.js';
+import type { CliReporter } from './reporter.js';
 import { TextReporter } from './text-reporter.js';
 
 function usage(msg: string): never {
@@ -37,7 +39,11 @@ interface SyncFlags {
   progress?: boolean;
   compress: string;
   chunkSize?: string;
+  json?: boolean;
 }
+
+/** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
+let current: CliReporter | null = null;
 
 function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('dsync')
@@ -60,6 +66,7 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('-v, --verbose', 'list every change')
     .option('-q, --quiet', 'print errors only')
     .option('--no-progress', 'do not show a progress display')
+    .option('--json', 'print newline-delimited JSON events on stdout instead of text')
     .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
     .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
     .action(async (src: string, dst: string, flags: SyncFlags) => {
@@ -75,10 +82,13 @@ function buildProgram(setCode: (code: number) => void): Command {
       const d = parseEndpoint(dst);
       options.destIsDir = d.dirHint;
       if (s.host || d.host) usage('remote paths are not supported yet');
-      const reporter = new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
-      const t0 = performance.now();
+      const reporter: CliReporter = flags.json
+        ? new JsonReporter(process.stdout)
+        : new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
+      current = reporter;
+      reporter.start({ command: 'sync', src, dst, dryRun: options.dryRun });
       const result = await runSync({ src: s, dst: d, options, connect: async () => localAgent() }, reporter);
-      reporter.summary(result.stats, performance.now() - t0);
+      reporter.summary(result.stats, result.exitCode);
       setCode(result.exitCode);
     });
 
@@ -87,6 +97,8 @@ function buildProgram(setCode: (code: number) => void): Command {
     .description('the far end of a run (started by dsync itself over a pipe or SSH)')
     .action(async () => {
       setCode(await runAgent(process.stdin, process.stdout));
+      // Stop reading stdin so the process can exit once stdout has drained.
+      process.stdin.destroy();
     });
 
   return program;
@@ -102,6 +114,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('dsync: interrupted\n');
     process.exit(EXIT.INTERRUPTED);
   };
+  // A closed stdout (`dsync ... | head`) ends the run quietly, as for any Unix tool.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(code);
+  });
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -112,7 +128,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const e = toDsyncError(err);
-    process.stderr.write(`dsync: error: ${e.message}\n`);
+    if (current) current.error(e);
+    else process.stderr.write(`dsync: error: ${e.message}\n`);
     return e.exitCode;
   }
 }

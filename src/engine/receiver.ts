@@ -8,7 +8,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { parentOf, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
-import { decodeChunk, decodeChunkMissing, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeChunk, decodeChunkMissing, decodeJson, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
@@ -150,7 +150,15 @@ class ReceiverRun {
     }
     if (!exists) return;
     // Unreadable destination files are simply not reused, so scan warnings are dropped.
-    const scanOpts = { cutter, cache, exclude: this.opts.exclude, onWarning: () => {} };
+    const scanOpts = {
+      cutter,
+      cache,
+      exclude: this.opts.exclude,
+      onWarning: () => {},
+      onRead: (n: number) => {
+        this.stats.destRead += n;
+      },
+    };
     const name = this.rename;
     const scan = name ? describeOne(path.join(this.root, name), name, scanOpts) : scanTree(this.root, scanOpts);
     for await (const e of scan) {
@@ -197,6 +205,7 @@ class ReceiverRun {
         case MSG.SEND_END:
           if (!manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer before the end of the manifest');
           await this.planning;
+          this.stats.sourceRead = Number(decodeJson(f.payload, 'transfer end').sourceRead) || 0;
           if (this.assembly.outstanding) {
             throw new DsyncError('PROTOCOL', `${this.peer.label} ended the transfer with ${this.assembly.outstanding} chunks still missing`);
           }

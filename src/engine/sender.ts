@@ -8,7 +8,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
-import { decodeJson, decodeWant, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeJson, decodeWant, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { FdCache } from '../util/fd-cache.js';
 import type { Reporter, RunStats } from './events.js';
@@ -50,11 +50,15 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   const locations = new Map<string, Location>();
   const scanned: Entry[] = [];
   let hadErrors = false;
+  let sourceRead = 0;
   let aborted = false;
   const scanOpts: ScanOptions = {
     cutter: new Cutter(opts.params),
     cache,
     exclude: opts.exclude,
+    onRead: (n) => {
+      sourceRead += n;
+    },
     onWarning: (w) => {
       if (w.code !== 'VANISHED') hadErrors = true;
       opts.reporter.warning(w);
@@ -109,7 +113,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
           }
           break;
         case MSG.WANT_END:
-          await peer.send(MSG.SEND_END);
+          await peer.send(MSG.SEND_END, jsonPayload({ sourceRead }));
           break;
         case MSG.DONE:
           return decodeJson(f.payload, 'result').stats as RunStats;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DsyncError } from '../errors/dsync-error.js';
+import { within } from '../util/timeout.js';
 import type { Connection } from './connection.js';
 
 const STDERR_KEEP = 16 * 1024;
@@ -27,7 +28,7 @@ export function childConnection(command: string, args: string[], label: string, 
     label,
     async explain(err) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
-      const res = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      const res = await within(exited, 2000);
       const tail = stderr.trim().split('\n').slice(-3).join(' / ');
       if (res?.error) return new DsyncError('REMOTE_MISSING', `cannot start ${command}: ${res.error.message}`);
       if (res && (res.code === 127 || /command not found|No such file or directory/.test(tail))) {
@@ -38,7 +39,7 @@ export function childConnection(command: string, args: string[], label: string, 
     },
     async close() {
       if (!child.stdin!.destroyed) child.stdin!.end();
-      const done = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      const done = await within(exited, 5000);
       if (!done && child.pid) child.kill('SIGKILL');
     },
   };

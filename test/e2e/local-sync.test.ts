@@ -1,0 +1,185 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { events, runCli, scratch, summary } from '../helpers/cli.js';
+import { haveGenerator, makeDataset } from '../helpers/dataset.js';
+import { snapshot, treeDiff } from '../helpers/tree.js';
+
+describe.skipIf(!haveGenerator)('local sync through the CLI on the benchmark dataset', () => {
+  const s = scratch();
+  let v1 = '';
+  let v2 = '';
+  const dst = path.join(s.dir, 'dst');
+  const cache = path.join(s.dir, 'cache');
+  const cli = (...args: string[]) => runCli([...args, '--json'], { cacheDir: cache });
+
+  beforeAll(() => {
+    ({ v1, v2 } = makeDataset(s.dir));
+  });
+  afterAll(s.cleanup);
+
+  it('syncs v1 into an empty directory exactly (content, modes, mtimes, symlinks)', async () => {
+    const r = await cli('sync', v1, dst);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v1, dst)).toEqual([]);
+    expect(summary(r).created).toBeGreaterThan(300);
+    // Nothing of dsync's own is left in or next to the destination.
+    expect(readdirSync(s.dir).filter((n) => n.includes('dsync'))).toEqual([]);
+  });
+
+  it('a second identical run reads no file contents and changes nothing', async () => {
+    const r = await cli('sync', v1, dst);
+    expect(r.code).toBe(0);
+    const sum = summary(r);
+    expect(sum.sourceRead).toBe(0);
+    expect(sum.destRead).toBe(0);
+    expect(sum.bytesSent).toBe(0);
+    expect(events(r).filter((e) => e.event === 'item')).toEqual([]);
+  });
+
+  it('a renamed directory costs no chunk data', async () => {
+    const renamed = path.join(s.dir, 'renamed');
+    execFileSync('cp', ['-a', v1, renamed]);
+    const cls = readdirSync(path.join(renamed, 'images')).sort()[0]!;
+    execFileSync('mv', [path.join(renamed, 'images', cls), path.join(renamed, 'images', 'moved-class')]);
+    const r = await cli('sync', renamed, dst, '--delete');
+    expect(r.code, r.stderr).toBe(0);
+    const sum = summary(r);
+    expect(sum.created).toBeGreaterThan(1);
+    expect(sum.chunksLocal).toBeGreaterThan(0);
+    expect(sum.bytesSent).toBe(0);
+    expect(sum.wireBytes).toBe(0);
+    expect(treeDiff(renamed, dst)).toEqual([]);
+    // back to v1 for the next step, again without data
+    const back = await cli('sync', v1, dst, '--delete');
+    expect(summary(back).bytesSent).toBe(0);
+  });
+
+  it('syncs v2 (appends, inserts, edits, new, deleted, renamed, touched) onto v1 with --delete', async () => {
+    const r = await cli('sync', v2, dst, '--delete');
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v2, dst)).toEqual([]);
+    const sum = summary(r);
+    expect(sum.deleted).toBeGreaterThan(0);
+    expect(sum.metaOnly).toBeGreaterThan(0); // mtime-only touches move no data
+    expect(sum.chunksLocal).toBeGreaterThan(0);
+    expect(sum.bytesSent).toBeLessThan(sum.bytes * 0.35);
+  });
+
+  it('a dry run lists the changes and changes nothing', async () => {
+    const before = snapshot(dst);
+    const r = await cli('sync', v1, dst, '--delete', '--dry-run');
+    expect(r.code).toBe(0);
+    const items = events(r).filter((e) => e.event === 'item');
+    expect(items.some((i) => i.action === 'deleted')).toBe(true);
+    expect(items.some((i) => i.action === 'changed')).toBe(true);
+    expect(summary(r).bytesSent).toBeGreaterThan(0);
+    expect(treeDiff(v2, dst)).toEqual([]);
+    expect(snapshot(dst)).toEqual(before);
+    expect(readdirSync(s.dir).filter((n) => n.includes('dsync'))).toEqual([]);
+  });
+});
+
+describe('local sync: edge cases', () => {
+  const s = scratch();
+  const cache = path.join(s.dir, 'cache');
+  const cli = (...args: string[]) => runCli(args, { cacheDir: cache });
+  afterAll(s.cleanup);
+
+  it('two files with equal size and mtime but different bytes are told apart', async () => {
+    const src = path.join(s.dir, 'same-stat-src');
+    const dst = path.join(s.dir, 'same-stat-dst');
+    mkdirSync(src);
+    const f = path.join(src, 'data.bin');
+    writeFileSync(f, 'A'.repeat(100_000));
+    utimesSync(f, 1_600_000_000, 1_600_000_000);
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    writeFileSync(f, 'B'.repeat(100_000));
+    utimesSync(f, 1_600_000_000, 1_600_000_000);
+    // Another source tree with the same size and mtime but other bytes: the destination's cache
+    // must not vouch for it.
+    const other = path.join(s.dir, 'same-stat-other');
+    mkdirSync(other);
+    writeFileSync(path.join(other, 'data.bin'), 'C'.repeat(100_000));
+    utimesSync(path.join(other, 'data.bin'), 1_600_000_000, 1_600_000_000);
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('B'.repeat(100_000));
+    expect((await cli('sync', other, dst)).code).toBe(0);
+    expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('C'.repeat(100_000));
+  });
+
+  it('handles names with spaces, newlines and non-ASCII characters', async () => {
+    const src = path.join(s.dir, 'names-src');
+    const dst = path.join(s.dir, 'names-dst');
+    const names = ['with space.txt', 'new\nline.txt', 'ünïcødé-数据.txt', 'emoji-🚀.bin', "quote'\"s.txt", '-dash.txt'];
+    mkdirSync(path.join(src, 'sub dir'), { recursive: true });
+    for (const n of names) writeFileSync(path.join(src, 'sub dir', n), `content of ${n}`);
+    const r = await cli('sync', src, dst);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(src, dst)).toEqual([]);
+  });
+
+  it('copies symlinks as links and never follows one out of the tree', async () => {
+    const src = path.join(s.dir, 'links-src');
+    const dst = path.join(s.dir, 'links-dst');
+    const outside = path.join(s.dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, 'secret'), 'secret');
+    mkdirSync(src);
+    symlinkSync(outside, path.join(src, 'escape'));
+    symlinkSync('../nowhere', path.join(src, 'dangling'));
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    expect(treeDiff(src, dst)).toEqual([]);
+    // The destination has a link where the source now has a directory: it is replaced, and the
+    // file goes into the new directory, not through the old link.
+    execFileSync('rm', [path.join(src, 'escape')]);
+    mkdirSync(path.join(src, 'escape'));
+    writeFileSync(path.join(src, 'escape', 'secret'), 'mine');
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    expect(readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('secret');
+    expect(treeDiff(src, dst)).toEqual([]);
+  });
+
+  it('keeps extra destination files without --delete and removes them with it', async () => {
+    const src = path.join(s.dir, 'del-src');
+    const dst = path.join(s.dir, 'del-dst');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'keep'), 'k');
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    mkdirSync(path.join(dst, 'extra-dir'));
+    writeFileSync(path.join(dst, 'extra-dir', 'x'), 'x');
+    writeFileSync(path.join(dst, 'extra'), 'x');
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    expect(existsSync(path.join(dst, 'extra'))).toBe(true);
+    expect((await cli('sync', src, dst, '--delete')).code).toBe(0);
+    expect(treeDiff(src, dst)).toEqual([]);
+  });
+
+  it('copies a single file into a directory or onto a new name', async () => {
+    const file = path.join(s.dir, 'single.bin');
+    writeFileSync(file, Buffer.alloc(300_000, 5));
+    const dir = path.join(s.dir, 'single-dir');
+    mkdirSync(dir);
+    expect((await cli('sync', file, dir)).code).toBe(0);
+    expect(readFileSync(path.join(dir, 'single.bin')).equals(readFileSync(file))).toBe(true);
+    const onto = path.join(s.dir, 'renamed-copy.bin');
+    expect((await cli('sync', file, onto)).code).toBe(0);
+    expect(readFileSync(onto).equals(readFileSync(file))).toBe(true);
+    const intoNew = path.join(s.dir, 'new-dir') + '/';
+    expect((await cli('sync', file, intoNew)).code).toBe(0);
+    expect(existsSync(path.join(s.dir, 'new-dir', 'single.bin'))).toBe(true);
+  });
+
+  it('treats a trailing slash on the source like none (the contents are synced)', async () => {
+    const src = path.join(s.dir, 'slash-src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'f'), 'f');
+    const a = path.join(s.dir, 'slash-a');
+    const b = path.join(s.dir, 'slash-b');
+    expect((await cli('sync', src + '/', a)).code).toBe(0);
+    expect((await cli('sync', src, b)).code).toBe(0);
+    expect(treeDiff(a, b)).toEqual([]);
+    expect(existsSync(path.join(a, 'f'))).toBe(true);
+  });
+});

@@ -1,0 +1,84 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DsyncError } from '../../src/errors/dsync-error.js';
+import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
+import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeHandshake, ENC } from '../../src/protocol/messages.js';
+import { parseHello } from '../../src/protocol/hello.js';
+
+describe('frame decoder (sans-IO)', () => {
+  it('yields the same frames however the byte stream is split', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 2000 })), { maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 }),
+        (frames, splits) => {
+          const bytes = Buffer.concat(frames.map(([t, p]) => encodeFrame(t, p)));
+          const dec = new FrameDecoder();
+          const out: [number, Buffer][] = [];
+          let pos = 0;
+          let i = 0;
+          while (pos < bytes.length) {
+            const n = splits[i++ % splits.length]!;
+            for (const f of dec.push(bytes.subarray(pos, pos + n))) out.push([f.type, Buffer.from(f.payload)]);
+            pos += n;
+          }
+          expect(out.map(([t, p]) => [t, p.toString('hex')])).toEqual(frames.map(([t, p]) => [t, Buffer.from(p).toString('hex')]));
+          expect(dec.pending).toBe(0);
+        },
+      ),
+    );
+  });
+
+  it('rejects a length field out of range before buffering it', () => {
+    const dec = new FrameDecoder(1024);
+    expect(() => dec.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 1]))).toThrow(/frame length/);
+    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 0, 1]))).toThrow(DsyncError);
+  });
+});
+
+/** Every decoder of bytes from the other side either succeeds or throws a PROTOCOL DsyncError. */
+describe('message decoders on hostile input', () => {
+  const decoders: [string, (b: Buffer) => unknown][] = [
+    ['handshake', (b) => decodeHandshake(b, 'x')],
+    ['error', (b) => decodeError(b)],
+    ['manifest begin', (b) => decodeManifestBegin(b)],
+    ['manifest end', (b) => decodeManifestEnd(b)],
+    ['want', (b) => decodeWant(b)],
+    ['chunk', (b) => decodeChunk(b, 256 * 1024)],
+    ['chunk missing', (b) => decodeChunkMissing(b)],
+  ];
+  for (const [name, fn] of decoders) {
+    it(`${name}: random bytes are rejected cleanly`, () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+          try {
+            fn(Buffer.from(b));
+          } catch (err) {
+            expect(err).toBeInstanceOf(DsyncError);
+            expect((err as DsyncError).code).toBe('PROTOCOL');
+          }
+        }),
+      );
+    });
+  }
+
+  it('a raw chunk must carry exactly its announced length, bounded by the maximum chunk', () => {
+    const hash = Buffer.alloc(32, 1);
+    const ok = Buffer.concat([encodeChunkHeader({ hash, encoding: ENC.RAW, rawLength: 4 }), Buffer.from('abcd')]);
+    expect(decodeChunk(ok, 1024).data.toString()).toBe('abcd');
+    const short = Buffer.concat([encodeChunkHeader({ hash, encoding: ENC.RAW, rawLength: 5 }), Buffer.from('abcd')]);
+    expect(() => decodeChunk(short, 1024)).toThrow(/length mismatch/);
+    const huge = encodeChunkHeader({ hash, encoding: ENC.ZSTD, rawLength: 1 << 30 });
+    expect(() => decodeChunk(huge, 1024)).toThrow(/exceeds/);
+  });
+
+  it('hello: validates every field it will act on', () => {
+    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [] } };
+    expect(parseHello(good).role).toBe('receiver');
+    const { body } = decodeHandshake(encodeHandshake(good), 'x');
+    expect(parseHello(body).path).toBe('/x');
+    expect(() => parseHello({ ...good, role: 'root' })).toThrow(/role/);
+    expect(() => parseHello({ ...good, options: { ...good.options, params: { min: 1, avg: 3, max: 2 } } })).toThrow(DsyncError);
+    expect(() => parseHello({ ...good, options: { ...good.options, compression: { kind: 'level', level: 99 } } })).toThrow(/compression/);
+  });
+});
