@@ -2,11 +2,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PARAMS, validateParams, type ChunkParams } from '../chunker/params.js';
 import type { Compression } from '../codec/chunk-codec.js';
 import { runAgent } from '../engine/agent.js';
-import { parseEndpoint } from '../engine/endpoint.js';
+import { parseEndpoint, type Endpoint } from '../engine/endpoint.js';
 import { runSync } from '../engine/session.js';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { EXIT } from '../errors/exit-codes.js';
+import type { Connection } from '../transport/connection.js';
 import { localAgent } from '../transport/local.js';
+import { ssh2Connection } from '../transport/ssh2.js';
+import { systemSshConnection } from '../transport/system-ssh.js';
 import { VERSION } from '../version.js';
 import { parseSize } from './format.js';
 import { JsonReporter } from './json-reporter.js';
@@ -40,6 +43,10 @@ interface SyncFlags {
   compress: string;
   chunkSize?: string;
   json?: boolean;
+  sshConfig?: string;
+  remoteCmd: string;
+  rsh?: string;
+  acceptNewHostKey?: boolean;
 }
 
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
@@ -69,6 +76,10 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--json', 'print newline-delimited JSON events on stdout instead of text')
     .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
     .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
+    .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
+    .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
+    .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
+    .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
     .action(async (src: string, dst: string, flags: SyncFlags) => {
       const options = {
         deleteExtra: !!flags.delete,
@@ -81,13 +92,17 @@ function buildProgram(setCode: (code: number) => void): Command {
       const s = parseEndpoint(src);
       const d = parseEndpoint(dst);
       options.destIsDir = d.dirHint;
-      if (s.host || d.host) usage('remote paths are not supported yet');
+      const connect = async (remote: Endpoint | null): Promise<Connection> => {
+        if (!remote) return localAgent();
+        const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
+        return flags.rsh ? systemSshConnection(flags.rsh, remote.host!, remote.user, ssh) : ssh2Connection(remote.host!, remote.user, ssh);
+      };
       const reporter: CliReporter = flags.json
         ? new JsonReporter(process.stdout)
         : new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
       current = reporter;
       reporter.start({ command: 'sync', src, dst, dryRun: options.dryRun });
-      const result = await runSync({ src: s, dst: d, options, connect: async () => localAgent() }, reporter);
+      const result = await runSync({ src: s, dst: d, options, connect }, reporter);
       reporter.summary(result.stats, result.exitCode);
       setCode(result.exitCode);
     });

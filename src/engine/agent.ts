@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { parseHello } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
@@ -33,11 +35,13 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       phase: () => {},
     };
     const o = hello.options;
+    // A remote path is relative to the login directory, and ~ means it, as with rsync and scp.
+    const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
     const exclude = compileFilters(o.filters);
     if (hello.role === 'receiver') {
-      await runReceiver(peer, { root: hello.path, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, reporter });
+      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, reporter });
     } else {
-      await runSender(peer, { root: hello.path, params: o.params, compression: o.compression, exclude, reporter });
+      await runSender(peer, { root, params: o.params, compression: o.compression, exclude, reporter });
     }
     peer.end();
     return 0;
