@@ -2,4 +2,13 @@
 // Thin launcher: the CLI is compiled from src/ into dist/ by `npm run build`.
 import { main } from '../dist/src/cli/main.js';
 
-main(process.argv).then((code) => { process.exitCode = code; });
+// Until main settles, an emptied event loop means a bug (a promise nobody will settle): exit 70, never 0.
+process.exitCode = 70;
+let settled = false;
+process.on('beforeExit', () => {
+  if (!settled) process.stderr.write('dsync: error: internal error (please report it): the run stopped without a result\n');
+});
+main(process.argv).then((code) => {
+  settled = true;
+  process.exitCode = code;
+});

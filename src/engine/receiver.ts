@@ -17,6 +17,7 @@ import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
 import { decide } from './plan.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 export interface ReceiverOptions {
   root: string; // destination path as given
@@ -132,7 +133,7 @@ class ReceiverRun {
   private async ensureDir(dir: string): Promise<void> {
     if (this.opts.dryRun) return;
     try {
-      await fsp.mkdir(dir, { recursive: true });
+      await mkdirp(dir);
     } catch (err) {
       throw fsError(err, `cannot create destination ${dir}`, 'DEST_NOT_WRITABLE');
     }

@@ -8,6 +8,7 @@ import { Reader, Writer } from '../util/binary.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { decodeEntry, decodeParams, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
 import type { Entry } from './entry.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 const MAGIC = Buffer.from('DSYC');
 
@@ -52,7 +53,7 @@ export class StatCache {
   }
 
   static async save(file: string, params: ChunkParams, entries: Iterable<Entry>): Promise<void> {
-    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await mkdirp(path.dirname(file));
     await writeFileAtomic(file, encodeCache(params, entries));
   }
 }

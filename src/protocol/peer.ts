@@ -14,6 +14,7 @@ export class Peer {
   private readonly chunks: AsyncIterator<Buffer>;
   private writeError: Error | null = null;
   private closed = false;
+  private readonly waiters = new Set<(err: Error) => void>();
   onEvent: (ev: Record<string, unknown>) => void = () => {};
   /** Payload bytes sent and received, for the run summary. */
   bytesOut = 0;
@@ -25,12 +26,17 @@ export class Peer {
     readonly label: string,
   ) {
     this.chunks = input[Symbol.asyncIterator]();
-    output.on('error', (err) => {
-      this.writeError ??= err;
-    });
-    output.on('close', () => {
+    // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
+    const dead = (err?: Error) => {
+      if (err) this.writeError ??= err;
       this.closed = true;
-    });
+      for (const w of this.waiters) w(this.lost());
+      this.waiters.clear();
+    };
+    output.on('error', dead);
+    output.on('close', () => dead());
+    input.on('close', () => dead());
+    input.on('error', dead);
   }
 
   private lost(): DsyncError {
@@ -49,18 +55,16 @@ export class Peer {
 
   private drain(): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (this.closed) return reject(this.lost());
       const done = (err?: Error) => {
         this.output.off('drain', onDrain);
-        this.output.off('close', onClose);
-        this.output.off('error', onClose);
+        this.waiters.delete(done);
         if (err) reject(err);
         else resolve();
       };
       const onDrain = () => done();
-      const onClose = () => done(this.lost());
       this.output.on('drain', onDrain);
-      this.output.on('close', onClose);
-      this.output.on('error', onClose);
+      this.waiters.add(done);
     });
   }
 

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 /**
  * The receiver's working area for one destination: a hidden sibling `.<name>.dsync/` next to the
@@ -21,7 +22,7 @@ export class StateDir {
 
   async create(): Promise<void> {
     try {
-      await fsp.mkdir(this.staging, { recursive: true, mode: 0o700 });
+      await mkdirp(this.staging, 0o700);
     } catch (err) {
       throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
     }

@@ -41,6 +41,11 @@ export async function ssh2Connection(host: string, user: string | null, o: SshOp
     const client = await openClient(target, sock, o);
     clients.push(client);
     const chan = await execAgent(client, `${o.remoteCmd} agent`, target);
+    // A connection that dies under the channel must end the channel's stream too.
+    for (const c of clients) {
+      c.on('close', () => chan.destroy());
+      c.on('end', () => chan.destroy());
+    }
     return channelConnection(chan, target, endAll);
   } catch (err) {
     endAll();

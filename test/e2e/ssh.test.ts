@@ -1,0 +1,192 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, events, runCli, scratch, summary } from '../helpers/cli.js';
+import { haveGenerator, makeDataset } from '../helpers/dataset.js';
+import { freePort, haveSshd, startSshd, type LabSshd } from '../helpers/sshd.js';
+import { treeDiff } from '../helpers/tree.js';
+
+const REMOTE = `${process.execPath} ${BIN}`;
+const haveUnshare = (() => {
+  try {
+    execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenSSH server', () => {
+  const s = scratch();
+  const cache = path.join(s.dir, 'cache');
+  let lab: LabSshd;
+  let v1 = '';
+  let v2 = '';
+  const remoteDst = path.join(s.dir, 'remote-dst');
+  const ssh = (config: string, ...args: string[]) => runCli([...args, '--ssh-config', config, '--remote-cmd', REMOTE, '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
+
+  beforeAll(async () => {
+    lab = await startSshd(path.join(s.dir, 'sshd'));
+    ({ v1, v2 } = makeDataset(s.dir));
+  });
+  afterAll(async () => {
+    await lab?.stop();
+    s.cleanup();
+  });
+
+  it('pushes a dataset to host:path', async () => {
+    const r = await ssh(lab.config, 'sync', v1, `lab:${remoteDst}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v1, remoteDst)).toEqual([]);
+  });
+
+  it('pushes the next day incrementally, sending a fraction of the data', async () => {
+    const r = await ssh(lab.config, 'sync', v2, `lab:${remoteDst}`, '--delete');
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v2, remoteDst)).toEqual([]);
+    const sum = summary(r);
+    expect(sum.bytesSent).toBeLessThan(sum.bytes * 0.35);
+    expect(sum.chunksLocal).toBeGreaterThan(0);
+  });
+
+  it('pulls host:path to a local directory', async () => {
+    const local = path.join(s.dir, 'pulled');
+    const r = await ssh(lab.config, 'sync', `lab:${remoteDst}`, local);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v2, local)).toEqual([]);
+    // nothing changed: nothing sent either way
+    const again = await ssh(lab.config, 'sync', `lab:${remoteDst}`, local);
+    expect(summary(again).bytesSent).toBe(0);
+  });
+
+  it('runs over the system ssh client with -e ssh', async () => {
+    const dst = path.join(s.dir, 'via-system-ssh');
+    const r = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '-e', 'ssh');
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v1, dst)).toEqual([]);
+  });
+
+  it('reaches the host through ProxyJump', async () => {
+    const cfg = lab.variant('jump', {});
+    appendFileSync(cfg, `Host behind\n  HostName 127.0.0.1\n  Port ${lab.port}\n  User root\n  IdentityFile ${lab.clientKey}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${lab.knownHosts}\n  ProxyJump lab\n`);
+    const dst = path.join(s.dir, 'via-jump');
+    const r = await ssh(cfg, 'sync', v1, `behind:${dst}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v1, dst)).toEqual([]);
+  });
+
+  describe('failures: each a clear message and its own exit code', () => {
+    const fail = async (config: string, expected: number, pattern: RegExp, extra: string[] = [], target = `lab:${path.join(s.dir, 'never')}`) => {
+      const r = await ssh(config, 'sync', v1, target, ...extra);
+      const err = events(r).find((e) => e.event === 'error');
+      expect(r.code, JSON.stringify(err)).toBe(expected);
+      expect(err?.message).toMatch(pattern);
+      expect(existsSync(path.join(s.dir, 'never'))).toBe(false);
+      return err;
+    };
+
+    it('connection refused: 10', async () => {
+      await fail(lab.variant('refused', { Port: String(await freePort()) }), 10, /refused/);
+    });
+
+    it.skipIf(!haveUnshare)('host name that does not resolve: 14 (in a network namespace of its own)', async () => {
+      const cfg = lab.variant('dns', { HostName: 'no-such-host.invalid' });
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn('unshare', ['-n', process.execPath, BIN, 'sync', v1, 'lab:/x', '--ssh-config', cfg, '--json'], { env: { ...process.env, DSYNC_CACHE_DIR: cache } });
+        let out = '';
+        c.stdout.on('data', (d) => (out += d));
+        c.on('close', (code) => resolve({ code, out }));
+      });
+      expect(r.code).toBe(14);
+      expect(r.out).toMatch(/cannot resolve host name no-such-host\.invalid/);
+    });
+
+    it('timeout: 30', async () => {
+      // A server that accepts and then says nothing, not even the SSH banner.
+      const silent = net.createServer(() => {});
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      try {
+        const port = (silent.address() as net.AddressInfo).port;
+        await fail(lab.variant('timeout', { Port: String(port), ConnectTimeout: '1' }), 30, /timed out/);
+      } finally {
+        silent.close();
+      }
+    });
+
+    it('authentication failed: 40', async () => {
+      const other = path.join(s.dir, 'other_key');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+      await fail(lab.variant('auth', { IdentityFile: other }), 40, /authentication as .* failed/);
+    });
+
+    it('encrypted key and no agent: 40, saying so', async () => {
+      const enc = path.join(s.dir, 'encrypted_key');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret-pass', '-f', enc]);
+      await fail(lab.variant('encrypted', { IdentityFile: enc }), 40, /encrypted.*ssh-add/);
+    });
+
+    it('unknown host key: 41 with its fingerprint; --accept-new-host-key adds it', async () => {
+      const kh = path.join(s.dir, 'kh-empty');
+      writeFileSync(kh, '');
+      const cfg = lab.variant('unknown', { UserKnownHostsFile: kh });
+      await fail(cfg, 41, /not known \(SHA256:[A-Za-z0-9+/]{43}\).*--accept-new-host-key/);
+      const dst = path.join(s.dir, 'accepted');
+      const r = await ssh(cfg, 'sync', v1, `lab:${dst}`, '--accept-new-host-key');
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(kh, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.port} ssh-ed25519 `));
+      // now known: no flag needed
+      expect((await ssh(cfg, 'sync', v1, `lab:${dst}`)).code).toBe(0);
+    });
+
+    it('hashed known_hosts entries are honoured', async () => {
+      const kh = path.join(s.dir, 'kh-hashed');
+      writeFileSync(kh, readFileSync(lab.knownHosts));
+      execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' });
+      expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|/);
+      const r = await ssh(lab.variant('hashed', { UserKnownHostsFile: kh }), 'sync', v1, `lab:${path.join(s.dir, 'hashed-dst')}`);
+      expect(r.code, r.stderr).toBe(0);
+    });
+
+    it('changed host key: 42, even with --accept-new-host-key', async () => {
+      const fake = path.join(s.dir, 'fake_host_key');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', fake]);
+      const kh = path.join(s.dir, 'kh-changed');
+      writeFileSync(kh, `[127.0.0.1]:${lab.port} ${readFileSync(`${fake}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+      const cfg = lab.variant('changed', { UserKnownHostsFile: kh });
+      await fail(cfg, 42, /CHANGED/);
+      await fail(cfg, 42, /CHANGED/, ['--accept-new-host-key']);
+    });
+
+    it('remote dsync missing: 5, with how to fix it', async () => {
+      const r = await runCli(['sync', v1, `lab:${path.join(s.dir, 'never')}`, '--ssh-config', lab.config, '--remote-cmd', '/nonexistent/dsync', '--json'], { cacheDir: cache });
+      expect(r.code).toBe(5);
+      expect(events(r).find((e) => e.event === 'error')?.message).toMatch(/could not be started on lab.*--remote-cmd/);
+    });
+
+    it('remote path not writable: 4', async () => {
+      await fail(lab.config, 4, /cannot create destination \/proc\/dsync/, [], 'lab:/proc/dsync/data');
+    });
+
+    it('connection lost mid-run: 13', async () => {
+      const big = path.join(s.dir, 'big-src');
+      execFileSync('mkdir', ['-p', big]);
+      execFileSync('sh', ['-c', `head -c ${300 * 1024 * 1024} /dev/urandom > '${big}/blob'`]);
+      const child = spawn(process.execPath, [BIN, 'sync', big, `lab:${path.join(s.dir, 'cut-dst')}`, '--ssh-config', lab.config, '--remote-cmd', REMOTE, '--json', '--compress', 'none'], {
+        env: { ...process.env, DSYNC_CACHE_DIR: cache },
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const done = new Promise<number | null>((r) => child.on('close', r));
+      // Wait until chunk data flows (the first progress event), then kill the server side.
+      for (let i = 0; i < 400 && !out.includes('"event":"progress"'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toContain('"event":"progress"');
+      for (const pid of lab.sessionPids()) process.kill(pid, 'SIGKILL');
+      const code = await done;
+      expect(code, out).toBe(13);
+      expect(out).toMatch(/"event":"error".*connection to lab/);
+      expect(existsSync(path.join(s.dir, 'cut-dst', 'blob'))).toBe(false);
+    });
+  });
+});
