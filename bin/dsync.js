@@ -5,8 +5,9 @@ import { main } from '../dist/src/cli/main.js';
 // Until main settles, an emptied event loop means a bug (a promise nobody will settle): exit 70, never 0.
 process.exitCode = 70;
 let settled = false;
-process.on('beforeExit', () => {
-  if (!settled) process.stderr.write('dsync: error: internal error (please report it): the run stopped without a result\n');
+process.once('beforeExit', () => {
+  // once: the write itself re-arms the event loop, and stderr may be a closed pipe
+  if (!settled) process.stderr.write('dsync: error: internal error (please report it): the run stopped without a result\n', () => {});
 });
 main(process.argv).then((code) => {
   settled = true;

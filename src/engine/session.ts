@@ -49,6 +49,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   };
   const conn = await req.connect(pull ? src : dst.host ? dst : null);
   const peer = new Peer(conn.input, conn.output, conn.label);
+  conn.onLost((err) => peer.fail(err));
   peer.onEvent = (ev) => {
     if (ev.kind === 'item') reporter.item(ev as unknown as ItemEvent);
     else if (ev.kind === 'warning') local.warning(ev as unknown as Warning);

@@ -27,16 +27,19 @@ export class Peer {
   ) {
     this.chunks = input[Symbol.asyncIterator]();
     // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
-    const dead = (err?: Error) => {
-      if (err) this.writeError ??= err;
-      this.closed = true;
-      for (const w of this.waiters) w(this.lost());
-      this.waiters.clear();
-    };
-    output.on('error', dead);
-    output.on('close', () => dead());
-    input.on('close', () => dead());
-    input.on('error', dead);
+    output.on('error', (err) => this.fail(err));
+    output.on('close', () => this.fail());
+    input.on('close', () => this.fail());
+    input.on('end', () => this.fail()); // the other side never half-closes while it still reads
+    input.on('error', (err) => this.fail(err));
+  }
+
+  /** The transport is gone (some transports cannot say so through stream events alone). */
+  fail(err?: Error): void {
+    if (err) this.writeError ??= err;
+    this.closed = true;
+    for (const w of this.waiters) w(this.lost());
+    this.waiters.clear();
   }
 
   private lost(): DsyncError {

@@ -26,6 +26,9 @@ export function childConnection(command: string, args: string[], label: string, 
     input: child.stdout!,
     output: child.stdin!,
     label,
+    onLost(cb) {
+      child.on('exit', () => cb(new Error(`${label} exited`)));
+    },
     async explain(err) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
       const res = await within(exited, 2000);

@@ -9,6 +9,8 @@ export interface Connection {
   label: string;
   /** Turn a failure seen on the stream into the most useful error (e.g. "dsync not found on host"). */
   explain(err: DsyncError): Promise<DsyncError>;
+  /** Call `cb` if the connection dies under the stream (the stream itself may not say so). */
+  onLost(cb: (err: Error) => void): void;
   /** End the conversation and release everything (process, sockets). */
   close(): Promise<void>;
 }

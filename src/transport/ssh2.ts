@@ -41,12 +41,7 @@ export async function ssh2Connection(host: string, user: string | null, o: SshOp
     const client = await openClient(target, sock, o);
     clients.push(client);
     const chan = await execAgent(client, `${o.remoteCmd} agent`, target);
-    // A connection that dies under the channel must end the channel's stream too.
-    for (const c of clients) {
-      c.on('close', () => chan.destroy());
-      c.on('end', () => chan.destroy());
-    }
-    return channelConnection(chan, target, endAll);
+    return channelConnection(chan, target, clients, endAll);
   } catch (err) {
     endAll();
     throw err;
@@ -159,7 +154,7 @@ function execAgent(c: Client, cmd: string, t: SshTarget): Promise<ClientChannel>
   });
 }
 
-function channelConnection(chan: ClientChannel, t: SshTarget, endAll: () => void): Connection {
+function channelConnection(chan: ClientChannel, t: SshTarget, clients: Client[], endAll: () => void): Connection {
   let stderr = '';
   chan.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString('utf8')).slice(-16 * 1024);
@@ -173,6 +168,13 @@ function channelConnection(chan: ClientChannel, t: SshTarget, endAll: () => void
     input: chan,
     output: chan,
     label: t.alias,
+    onLost(cb) {
+      // ssh2 channels never emit 'close' on their own when the connection under them dies.
+      for (const c of clients) {
+        c.on('close', () => cb(new Error('SSH connection closed')));
+        c.on('error', (err: Error) => cb(err));
+      }
+    },
     async explain(err) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
       const code = await within(exited, 2000);
