@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled from src/ into dist/ by `npm run build`.
-import { main } from '../dist/src/cli/main.js';
+// More libuv threads: the receiver creates many files at once (see receiver/assembly.ts). Set
+// before anything uses the thread pool, which is created lazily.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+const { main } = await import('../dist/src/cli/main.js');
 
 // Until main settles, an emptied event loop means a bug (a promise nobody will settle): exit 70, never 0.
 process.exitCode = 70;

@@ -1,21 +1,27 @@
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Cutter } from './cdc.js';
 import { ChunkListBuilder, type ChunkList } from './chunk-list.js';
 
-const READ_BLOCK = 4 * 1024 * 1024;
+export const READ_BLOCK = 4 * 1024 * 1024;
 
 export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
+/** The buffer a chunking pass needs; allocate once per scan and reuse it for every file. */
+export function scanBuffer(cutter: Cutter): Buffer {
+  return Buffer.allocUnsafe(READ_BLOCK + cutter.params.max);
+}
+
 /**
- * Chunk and hash a file by streaming it through one reusable buffer of READ_BLOCK + max bytes, so
- * memory does not grow with the file. Returns the chunk list and the number of bytes read.
+ * Chunk and hash an open file by streaming it through `buf` (see scanBuffer), so memory does not
+ * grow with the file. Reads are synchronous (page-cache reads are cheaper than a thread-pool round
+ * trip); the event loop gets a turn after every block so the connection stays serviced.
  */
-export async function chunkFile(fh: FileHandle, cutter: Cutter): Promise<{ chunks: ChunkList; size: number }> {
+export async function chunkFd(fd: number, cutter: Cutter, buf: Buffer): Promise<{ chunks: ChunkList; size: number }> {
   const max = cutter.params.max;
-  const buf = Buffer.allocUnsafe(READ_BLOCK + max);
   const out = new ChunkListBuilder();
   let start = 0;
   let end = 0;
@@ -27,11 +33,12 @@ export async function chunkFile(fh: FileHandle, cutter: Cutter): Promise<{ chunk
       end -= start;
       start = 0;
       while (!eof && end < buf.length) {
-        const { bytesRead } = await fh.read(buf, end, buf.length - end, size);
-        if (bytesRead === 0) eof = true;
-        end += bytesRead;
-        size += bytesRead;
+        const n = readSync(fd, buf, end, buf.length - end, size);
+        if (n === 0) eof = true;
+        end += n;
+        size += n;
       }
+      if (!eof) await yieldToLoop();
     }
     if (start === end && eof) break;
     const len = cutter.cut(buf, start, end, eof);

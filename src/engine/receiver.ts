@@ -17,6 +17,7 @@ import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
 import { decide } from './plan.js';
+import { fsyncFiles, syncFilesystem } from '../util/durable.js';
 import { mkdirp } from '../util/mkdirp.js';
 
 export interface ReceiverOptions {
@@ -79,6 +80,7 @@ class ReceiverRun {
     this.planning = ready;
     try {
       await this.receive();
+      if (!this.opts.dryRun) await this.makeDurable();
       await publish({
         root: this.root,
         entries: this.entries,
@@ -94,13 +96,28 @@ class ReceiverRun {
       if (this.opts.deleteExtra && this.sourceHadErrors) {
         this.warn('PARTIAL', 'the source had read errors, so nothing was deleted (--delete skipped)');
       }
-      if (!this.opts.dryRun) await this.saveCache();
+      if (!this.opts.dryRun) {
+        await syncFilesystem(this.root); // the renames themselves, best effort
+        await this.saveCache();
+      }
     } finally {
-      await this.assembly.close();
+      this.assembly.close();
     }
     if (!this.opts.dryRun) await this.state.remove();
     await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
     return this.stats;
+  }
+
+  /** Staged data reaches the disk before any of it is renamed into place. */
+  private async makeDurable(): Promise<void> {
+    const ready = [...this.staged.values()].filter((f) => f.state === 'ready').map((f) => f.staged);
+    if (ready.length && !(await syncFilesystem(this.state.staging))) {
+      try {
+        await fsyncFiles(ready);
+      } catch (err) {
+        throw fsError(err, `cannot flush staged files in ${this.state.staging}`);
+      }
+    }
   }
 
   private warn(code: 'PARTIAL' | 'VANISHED', message: string, p?: string): void {
@@ -312,7 +329,11 @@ class ReceiverRun {
       return;
     }
     this.opts.reporter.progress({ bytes: data.length, wire: payload.length });
-    await this.assembly.deliver(key, data);
+    try {
+      await this.assembly.deliver(key, data);
+    } catch (err) {
+      throw fsError(err, `cannot write staged data in ${this.state.staging}`);
+    }
   }
 
   private async saveCache(): Promise<void> {

@@ -1,6 +1,5 @@
-import { constants, promises as fsp } from 'node:fs';
+import { constants, fstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { ChunkEncoder, type Compression } from '../codec/chunk-codec.js';
@@ -10,7 +9,7 @@ import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeWant, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
-import { FdCache } from '../util/fd-cache.js';
+import { FdCache, preadFull } from '../util/fd-cache.js';
 import type { Reporter, RunStats } from './events.js';
 
 export interface SenderOptions {
@@ -27,7 +26,8 @@ interface Location {
   length: number;
 }
 
-const ENTRY_BATCH_BYTES = 256 * 1024;
+const ENTRY_BATCH_BYTES = 64 * 1024; // encoded manifest bytes per ENTRIES frame
+const ENTRY_BATCH_DATA = 16 * 1024 * 1024; // file bytes described per ENTRIES frame
 
 /**
  * The sending side of a run: streams the source manifest while it scans, then answers the
@@ -48,6 +48,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   const singleFile = st.isFile();
   const cache = await StatCache.load(real, opts.params);
   const locations = new Map<string, Location>();
+  const identity = new Map<string, string>(); // file -> its stat identity when it was chunked
   const scanned: Entry[] = [];
   let hadErrors = false;
   let sourceRead = 0;
@@ -72,10 +73,12 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     const scan = singleFile ? describeOne(real, path.basename(root), scanOpts) : scanTree(real, scanOpts);
     let batch: Entry[] = [];
     let batchBytes = 0;
+    let batchData = 0;
     for await (const e of scan) {
       if (aborted) return;
       if (e.type === 'file') {
         const abs = singleFile ? real : path.join(real, e.path);
+        identity.set(abs, statIdentity(BigInt(e.size), e.mtimeNs, e.stat!.ctimeNs, BigInt(e.stat!.ino)));
         const c = e.chunks!;
         let offset = 0;
         for (let i = 0; i < c.count; i++) {
@@ -87,10 +90,13 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       scanned.push(e);
       batch.push(e);
       batchBytes += 64 + (e.chunks?.count ?? 0) * 36;
-      if (batchBytes >= ENTRY_BATCH_BYTES) {
+      batchData += e.size;
+      // Small batches early and often: the receiver can only ask for chunks of entries it has.
+      if (batchBytes >= ENTRY_BATCH_BYTES || batchData >= ENTRY_BATCH_DATA) {
         await peer.send(MSG.ENTRIES, encodeEntries(batch));
         batch = [];
         batchBytes = 0;
+        batchData = 0;
       }
     }
     if (batch.length) await peer.send(MSG.ENTRIES, encodeEntries(batch));
@@ -98,20 +104,22 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     opts.reporter.phase('transferring');
   };
 
-  const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW, 32);
+  const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   const encoder = new ChunkEncoder(opts.compression);
   const serve = async (): Promise<RunStats> => {
     for (;;) {
       const f = await peer.next();
       if (!f) throw new DsyncError('CONN_LOST', `connection to ${peer.label} closed before the transfer finished`);
       switch (f.type) {
-        case MSG.WANT:
-          for (const hash of decodeWant(f.payload)) {
+        case MSG.WANT: {
+          const wanted = decodeWant(f.payload).map((hash) => {
             const loc = locations.get(hash.toString('latin1'));
             if (!loc) throw new DsyncError('PROTOCOL', `${peer.label} asked for a chunk that is not in the manifest`);
-            await sendChunk(hash, loc);
-          }
+            return { hash, loc };
+          });
+          for (const run of contiguousRuns(wanted)) await sendRun(run);
           break;
+        }
         case MSG.WANT_END:
           await peer.send(MSG.SEND_END, jsonPayload({ sourceRead }));
           break;
@@ -123,25 +131,41 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     }
   };
 
-  const sendChunk = async (hash: Buffer, loc: Location) => {
-    const buf = Buffer.allocUnsafe(loc.length);
+  /** Read a run of adjacent chunks with one read, then check and send each. */
+  const sendRun = async (run: Wanted[]) => {
+    const first = run[0]!.loc;
+    const total = run.reduce((n, w) => n + w.loc.length, 0);
+    // A fresh buffer per run: queued frames keep referring to it until the stream has sent them.
+    const readBuf = Buffer.allocUnsafe(total);
+    let got = 0;
     let problem: string | null = null;
     try {
-      const { bytesRead } = await files.use(loc.file, (fh) => fh.read(buf, 0, loc.length, loc.offset));
-      if (bytesRead !== loc.length || !sha256(buf).equals(hash)) problem = 'changed';
+      const fd = files.get(first.file);
+      // Same size, mtime, ctime and inode as when it was chunked: the bytes are the ones the
+      // manifest describes (the receiver still checks every chunk's hash).
+      const st = fstatSync(fd, { bigint: true });
+      if (statIdentity(st.size, st.mtimeNs, st.ctimeNs, st.ino) !== identity.get(first.file)) problem = 'changed';
+      else got = preadFull(fd, readBuf, total, first.offset);
     } catch (err) {
+      files.close(first.file);
       problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished' : fsError(err, 'unreadable').message;
     }
-    if (problem) {
-      const rel = path.relative(real, loc.file) || path.basename(loc.file);
-      const reason = `source file ${rel} ${problem} during the run`;
-      opts.reporter.warning({ code: 'VANISHED', message: reason, path: rel });
-      await peer.send(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
-      return;
+    let at = 0;
+    for (const { hash, loc } of run) {
+      const data = readBuf.subarray(at, at + loc.length);
+      at += loc.length;
+      const bad = problem ?? (at > got ? 'changed' : null);
+      if (bad) {
+        const rel = path.relative(real, loc.file) || path.basename(loc.file);
+        const reason = `source file ${rel} ${bad} during the run`;
+        opts.reporter.warning({ code: 'VANISHED', message: reason, path: rel });
+        await peer.send(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
+        continue;
+      }
+      const { encoding, payload } = encoder.encode(data);
+      await peer.send(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
+      opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
-    const { encoding, payload } = encoder.encode(buf);
-    await peer.send(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: buf.length }), payload);
-    opts.reporter.progress({ bytes: buf.length, wire: payload.length });
   };
 
   try {
@@ -152,6 +176,38 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     aborted = true;
     throw err;
   } finally {
-    await files.closeAll();
+    files.closeAll();
   }
+}
+
+function statIdentity(size: bigint, mtimeNs: bigint, ctimeNs: bigint, ino: bigint): string {
+  return `${size}:${mtimeNs}:${ctimeNs}:${ino}`;
+}
+
+interface Wanted {
+  hash: Buffer;
+  loc: Location;
+}
+
+const MAX_RUN = 8 * 1024 * 1024;
+
+/** Split wanted chunks into runs that sit back to back in one file (one read each). */
+function contiguousRuns(wanted: Wanted[]): Wanted[][] {
+  const runs: Wanted[][] = [];
+  let run: Wanted[] = [];
+  let end = -1;
+  let size = 0;
+  for (const w of wanted) {
+    const prev = run[run.length - 1];
+    if (prev && (w.loc.file !== prev.loc.file || w.loc.offset !== end || size + w.loc.length > MAX_RUN)) {
+      runs.push(run);
+      run = [];
+      size = 0;
+    }
+    run.push(w);
+    end = w.loc.offset + w.loc.length;
+    size += w.loc.length;
+  }
+  if (run.length) runs.push(run);
+  return runs;
 }

@@ -1,5 +1,5 @@
-import { constants, promises as fsp, type BigIntStats } from 'node:fs';
-import { chunkFile } from '../chunker/chunk-file.js';
+import { closeSync, constants, fstatSync, openSync, promises as fsp, type BigIntStats } from 'node:fs';
+import { chunkFd, scanBuffer } from '../chunker/chunk-file.js';
 import type { Cutter } from '../chunker/cdc.js';
 import type { Warning } from '../engine/events.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
@@ -14,6 +14,8 @@ export interface ScanOptions extends WalkOptions {
   cache: StatCache;
   /** Called with the bytes of each file that had to be read (not served by the cache). */
   onRead?: (bytes: number) => void;
+  /** Reused by every file of a scan (see scanBuffer); made on first use. */
+  buffer?: Buffer;
 }
 
 /**
@@ -57,20 +59,22 @@ function fileEntry(base: Omit<Entry, 'type'>, st: BigIntStats, chunks: Entry['ch
 }
 
 async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<Entry> {
+  opts.buffer ??= scanBuffer(opts.cutter);
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-    const fh = await fsp.open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: if the file was swapped for a FIFO since lstat, opening it must not hang.
+    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      const before = await fh.stat({ bigint: true });
+      const before = fstatSync(fd, { bigint: true });
       if (!before.isFile()) throw new DsyncError('VANISHED', `${rel}: no longer a regular file; skipped`);
-      const { chunks, size } = await chunkFile(fh, opts.cutter);
+      const { chunks, size } = await chunkFd(fd, opts.cutter, opts.buffer);
       opts.onRead?.(size);
-      const after = await fh.stat({ bigint: true });
+      const after = fstatSync(fd, { bigint: true });
       const stable = BigInt(size) === before.size && after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
       if (stable) {
         return fileEntry({ path: rel, mode: Number(after.mode & 0o7777n), mtimeNs: after.mtimeNs, size: 0 }, after, chunks);
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
   throw new DsyncError('VANISHED', `${rel}: changed while being read (${READ_ATTEMPTS} attempts); skipped, the destination keeps its old version`);

@@ -3,6 +3,9 @@ import { DsyncError } from '../errors/dsync-error.js';
 import { FrameDecoder, frameHeader, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
 
+/** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
+export const QUEUE_LIMIT = 4 * 1024 * 1024;
+
 /**
  * One end of a dsync conversation over any byte stream (child stdio, SSH channel, TCP).
  * Sends respect the stream's backpressure; ERROR frames from the other side surface as thrown
@@ -11,7 +14,10 @@ import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.
 export class Peer {
   private readonly decoder = new FrameDecoder();
   private readonly queue: Frame[] = [];
-  private readonly chunks: AsyncIterator<Buffer>;
+  private queued = 0; // payload bytes in `queue`
+  private inputEnded = false;
+  private inputError: DsyncError | null = null;
+  private wake: (() => void) | null = null;
   private writeError: Error | null = null;
   private closed = false;
   private readonly waiters = new Set<(err: Error) => void>();
@@ -25,13 +31,46 @@ export class Peer {
     private readonly output: Writable,
     readonly label: string,
   ) {
-    this.chunks = input[Symbol.asyncIterator]();
+    // Input is read all the time, not only when a role asks for the next frame: a side that is
+    // busy sending must still take in the other side's small frames, or both can stall on full
+    // pipes. Only a large backlog pauses the stream.
+    input.on('data', (chunk: Buffer) => {
+      this.bytesIn += chunk.length;
+      try {
+        for (const f of this.decoder.push(chunk)) {
+          this.queue.push(f);
+          this.queued += f.payload.length;
+        }
+      } catch (err) {
+        this.inputError = err as DsyncError;
+        input.pause();
+      }
+      if (this.queued > QUEUE_LIMIT * 4) input.pause();
+      this.notify();
+    });
+    input.on('end', () => {
+      this.inputEnded = true;
+      this.notify();
+    });
+    input.on('error', (err) => {
+      this.inputError ??= new DsyncError('CONN_LOST', `connection to ${this.label} failed: ${err.message}`);
+      this.notify();
+    });
     // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
     output.on('error', (err) => this.fail(err));
     output.on('close', () => this.fail());
     input.on('close', () => this.fail());
     input.on('end', () => this.fail()); // the other side never half-closes while it still reads
     input.on('error', (err) => this.fail(err));
+    this.input = input;
+  }
+
+  private readonly input: Readable;
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
   }
 
   /** The transport is gone (some transports cannot say so through stream events alone). */
@@ -40,6 +79,8 @@ export class Peer {
     this.closed = true;
     for (const w of this.waiters) w(this.lost());
     this.waiters.clear();
+    this.inputEnded = true;
+    this.notify();
   }
 
   private lost(): DsyncError {
@@ -50,10 +91,15 @@ export class Peer {
     if (this.writeError || this.closed || this.output.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
     this.bytesOut += len + 5;
+    // Corked, header and payload leave in one writev instead of a syscall each.
+    this.output.cork();
     this.output.write(frameHeader(type, len));
     let ok = this.output.write(payload);
     if (extra) ok = this.output.write(extra);
-    if (!ok) await this.drain();
+    this.output.uncork();
+    // Waiting for 'drain' at the stream's own small high-water mark (16 KiB for a pipe) makes the
+    // two sides take turns; queueing up to QUEUE_LIMIT lets them work at the same time.
+    if (!ok && this.output.writableLength >= QUEUE_LIMIT) await this.drain();
   }
 
   private drain(): Promise<void> {
@@ -76,6 +122,8 @@ export class Peer {
     for (;;) {
       const f = this.queue.shift();
       if (f) {
+        this.queued -= f.payload.length;
+        if (this.input.isPaused() && !this.inputError && this.queued <= QUEUE_LIMIT) this.input.resume();
         if (f.type === MSG.ERROR) throw decodeError(f.payload);
         if (f.type === MSG.EVENT) {
           this.onEvent(decodeJson(f.payload, 'event'));
@@ -83,18 +131,14 @@ export class Peer {
         }
         return f;
       }
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await this.chunks.next();
-      } catch (err) {
-        throw new DsyncError('CONN_LOST', `connection to ${this.label} failed: ${(err as Error).message}`);
-      }
-      if (r.done) {
+      if (this.inputError) throw this.inputError;
+      if (this.inputEnded) {
         if (this.decoder.pending) throw this.lost();
         return null;
       }
-      this.bytesIn += r.value.length;
-      this.queue.push(...this.decoder.push(r.value));
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
     }
   }
 

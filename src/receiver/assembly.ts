@@ -1,9 +1,12 @@
-import { constants, promises as fsp } from 'node:fs';
+import { constants, fchmodSync, futimesSync, promises as fsp } from 'node:fs';
 import { sha256 } from '../chunker/chunk-file.js';
-import { nsToSeconds, type Entry } from '../manifest/entry.js';
-import { FdCache } from '../util/fd-cache.js';
 import type { RunStats } from '../engine/events.js';
+import { nsToSeconds, type Entry } from '../manifest/entry.js';
+import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
+import { Limiter } from '../util/limiter.js';
 import type { ChunkIndex } from './chunk-index.js';
+
+const CREATE_CONCURRENCY = 16;
 
 export interface StagedFile {
   idx: number;
@@ -11,6 +14,7 @@ export interface StagedFile {
   staged: string;
   remaining: number; // chunk slots not yet written
   state: 'filling' | 'ready' | 'failed';
+  created: Promise<void>; // creating a file is slow on many filesystems: it happens in the background
   reason?: string;
 }
 
@@ -22,13 +26,14 @@ interface Slot {
 /**
  * Builds changed files in the staging area from chunks the receiver already has (copied and
  * re-verified) and chunks that arrive from the sender (verified by the caller), in any order:
- * each chunk is written at its offset, and a file whose every slot is filled is flushed, given
- * its mode and mtime, and marked ready for publishing.
+ * each chunk is written at its offset, and a file whose every slot is filled gets its mode and
+ * mtime and is marked ready. Making the data durable is left to one flush before publishing.
  */
 export class Assembly {
   private readonly pending = new Map<string, Slot[]>();
-  private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW, 32);
+  private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   private readonly writes = new FdCache(constants.O_WRONLY, 64);
+  private readonly creating = new Limiter(CREATE_CONCURRENCY);
 
   constructor(
     private readonly index: ChunkIndex,
@@ -37,18 +42,21 @@ export class Assembly {
 
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
   async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: { key: string; length: number }[] }> {
-    const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling' };
-    const fh = await fsp.open(staged, 'w', 0o600);
-    try {
-      await fh.truncate(entry.size);
-    } finally {
-      await fh.close();
-    }
+    const created = this.creating.run(async () => {
+      const fh = await fsp.open(staged, 'w', 0o600);
+      try {
+        await fh.truncate(entry.size);
+      } finally {
+        await fh.close();
+      }
+    });
+    created.catch(() => {}); // awaited where the file is first written
+    const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
     const want: { key: string; length: number }[] = [];
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
     let offset = 0;
-    for (let i = 0; i < c.count && file.state === 'filling'; i++) {
+    for (let i = 0; i < c.count; i++) {
       const key = c.key(i);
       const length = c.lengths[i]!;
       const slot = { file, offset };
@@ -74,8 +82,7 @@ export class Assembly {
     if (!loc || loc.length !== length) return false;
     const buf = Buffer.allocUnsafe(length);
     try {
-      const { bytesRead } = await this.reads.use(loc.file, (fh) => fh.read(buf, 0, length, loc.offset));
-      if (bytesRead !== length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
+      if (preadFull(this.reads.get(loc.file), buf, length, loc.offset) !== length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
     } catch {
       this.index.delete(key); // the file changed or went away since it was indexed
       return false;
@@ -111,7 +118,8 @@ export class Assembly {
       file.state = 'failed';
       file.reason = reason;
       failed.push(file);
-      await this.writes.close(file.staged);
+      this.writes.close(file.staged);
+      this.reads.close(file.staged);
       await fsp.rm(file.staged, { force: true });
     }
     return failed;
@@ -127,32 +135,25 @@ export class Assembly {
 
   private async write(slot: Slot, data: Buffer): Promise<void> {
     const { file } = slot;
-    await this.writes.use(file.staged, async (fh) => {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await fh.write(data, done, data.length - done, slot.offset + done);
-        done += bytesWritten;
-      }
-    });
+    await file.created;
+    if (file.state !== 'filling') return;
+    pwriteFull(this.writes.get(file.staged), data, slot.offset);
     file.remaining--;
     if (file.remaining === 0) await this.finish(file);
   }
 
   private async finish(file: StagedFile): Promise<void> {
-    await this.writes.close(file.staged, true);
-    const fh = await fsp.open(file.staged, 'r');
-    try {
-      if (file.entry.chunks!.count === 0) await fh.sync();
-      await fh.chmod(file.entry.mode);
-      const t = nsToSeconds(file.entry.mtimeNs);
-      await fh.utimes(t, t);
-    } finally {
-      await fh.close();
-    }
+    await file.created;
+    const fd = this.writes.get(file.staged);
+    fchmodSync(fd, file.entry.mode);
+    const t = nsToSeconds(file.entry.mtimeNs);
+    futimesSync(fd, t, t);
+    this.writes.close(file.staged);
     file.state = 'ready';
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.reads.closeAll(), this.writes.closeAll()]);
+  close(): void {
+    this.reads.closeAll();
+    this.writes.closeAll();
   }
 }

@@ -8,6 +8,8 @@ import { mkdirp } from '../util/mkdirp.js';
  * destination, so it is on the same filesystem (staged files are renamed into place) yet outside
  * the tree that training jobs list. It is removed after a successful run.
  */
+const STAGING_FANOUT = 64;
+
 export class StateDir {
   readonly staging: string;
 
@@ -23,13 +25,17 @@ export class StateDir {
   async create(): Promise<void> {
     try {
       await mkdirp(this.staging, 0o700);
+      for (let i = 0; i < STAGING_FANOUT; i++) await fsp.mkdir(path.join(this.staging, String(i)), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
     } catch (err) {
       throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
     }
   }
 
+  /** Staged files are spread over subdirectories so that creating them can run in parallel. */
   stagedPath(idx: number): string {
-    return path.join(this.staging, `f${idx}`);
+    return path.join(this.staging, String(idx % STAGING_FANOUT), `f${idx}`);
   }
 
   async remove(): Promise<void> {

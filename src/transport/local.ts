@@ -6,5 +6,6 @@ import type { Connection } from './connection.js';
 export const DSYNC_BIN = fileURLToPath(new URL('../../../bin/dsync.js', import.meta.url));
 
 export function localAgent(): Connection {
-  return childConnection(process.execPath, [DSYNC_BIN, 'agent'], 'local agent', 'reinstall dsync');
+  // The agent runs under the same Node flags as the client (memory limits, profiling, ...).
+  return childConnection(process.execPath, [...process.execArgv, DSYNC_BIN, 'agent'], 'local agent', 'reinstall dsync');
 }

@@ -1,68 +1,69 @@
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-
-interface Slot {
-  fh: Promise<FileHandle>;
-  users: number;
-}
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 
 /**
- * A bounded set of open file handles, least recently used closed first. `use` pins a handle for the
- * duration of one operation, so concurrent tasks never see a handle closed under them.
+ * A bounded set of open file descriptors, least recently used closed first. Synchronous on
+ * purpose: the data path does one small read or write per chunk, and a thread-pool round trip
+ * for each costs more than the I/O itself when the data is in the page cache.
  */
 export class FdCache {
-  private readonly slots = new Map<string, Slot>();
+  private readonly fds = new Map<string, number>();
 
   constructor(
     private readonly flags: number | string,
     private readonly max = 64,
   ) {}
 
-  async use<T>(file: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
-    let slot = this.slots.get(file);
-    if (slot) {
-      this.slots.delete(file); // re-insert: most recently used last
+  get(file: string): number {
+    let fd = this.fds.get(file);
+    if (fd !== undefined) {
+      this.fds.delete(file); // re-insert: most recently used last
     } else {
-      slot = { fh: fsp.open(file, this.flags), users: 0 };
-      slot.fh.catch(() => this.slots.delete(file));
+      fd = openSync(file, this.flags);
+      if (this.fds.size >= this.max) this.close(this.fds.keys().next().value!);
     }
-    this.slots.set(file, slot);
-    slot.users++;
-    try {
-      return await fn(await slot.fh);
-    } finally {
-      slot.users--;
-      await this.evict();
-    }
+    this.fds.set(file, fd);
+    return fd;
   }
 
-  private async evict(): Promise<void> {
-    if (this.slots.size <= this.max) return;
-    for (const [file, slot] of this.slots) {
-      if (this.slots.size <= this.max) break;
-      if (slot.users === 0) {
-        this.slots.delete(file);
-        await (await slot.fh).close();
+  /** Register a descriptor opened elsewhere (e.g. a file just created). */
+  adopt(file: string, fd: number): void {
+    this.close(file);
+    if (this.fds.size >= this.max) this.close(this.fds.keys().next().value!);
+    this.fds.set(file, fd);
+  }
+
+  close(file: string): void {
+    const fd = this.fds.get(file);
+    if (fd === undefined) return;
+    this.fds.delete(file);
+    closeSync(fd);
+  }
+
+  closeAll(): void {
+    for (const fd of this.fds.values()) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already unusable; nothing to release
       }
     }
+    this.fds.clear();
   }
+}
 
-  /** Close the handle of `file` (e.g. before renaming it), flushing it to disk first if asked. */
-  async close(file: string, sync = false): Promise<void> {
-    const slot = this.slots.get(file);
-    if (!slot) return;
-    this.slots.delete(file);
-    const fh = await slot.fh;
-    try {
-      if (sync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
+/** Read `length` bytes at `position` (fewer only at end of file); returns how many were read. */
+export function preadFull(fd: number, buf: Buffer, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
   }
+  return done;
+}
 
-  async closeAll(): Promise<void> {
-    const all = [...this.slots.values()];
-    this.slots.clear();
-    await Promise.allSettled(all.map(async (s) => (await s.fh).close()));
-  }
+/** Write all of `data` at `position`. */
+export function pwriteFull(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }

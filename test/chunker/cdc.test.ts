@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cutter } from '../../src/chunker/cdc.js';
-import { chunkBuffer, chunkFile, cutPoints } from '../../src/chunker/chunk-file.js';
+import { chunkBuffer, chunkFd, cutPoints, scanBuffer } from '../../src/chunker/chunk-file.js';
 import { DEFAULT_PARAMS, validateParams } from '../../src/chunker/params.js';
 import { scratch } from '../helpers/cli.js';
 
@@ -74,9 +74,9 @@ describe('content-defined chunker', () => {
       const data = prng(13 * MiB + 12345, 7);
       const file = path.join(dir, 'f');
       await fsp.writeFile(file, data);
-      const fh = await fsp.open(file, 'r');
-      const { chunks, size } = await chunkFile(fh, cutter);
-      await fh.close();
+      const fd = openSync(file, 'r');
+      const { chunks, size } = await chunkFd(fd, cutter, scanBuffer(cutter));
+      closeSync(fd);
       expect(size).toBe(data.length);
       expect(chunks.equals(chunkBuffer(data, cutter))).toBe(true);
       expect(chunks.totalSize()).toBe(data.length);
