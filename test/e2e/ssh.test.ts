@@ -77,6 +77,23 @@ describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenS
     expect(treeDiff(v1, dst)).toEqual([]);
   });
 
+  it('authenticates with keys held by ssh-agent (SSH_AUTH_SOCK)', async () => {
+    const sock = path.join(s.dir, 'agent.sock');
+    const out = execFileSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+    try {
+      execFileSync('ssh-add', [lab.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      // No IdentityFile that exists: the only way in is the agent.
+      const cfg = lab.variant('agent', { IdentityFile: path.join(s.dir, 'no-such-key'), IdentitiesOnly: 'no' });
+      const dst = path.join(s.dir, 'via-agent');
+      const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', cfg, '--remote-cmd', REMOTE, '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: sock } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(treeDiff(v1, dst)).toEqual([]);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
+  });
+
   describe('failures: each a clear message and its own exit code', () => {
     const fail = async (config: string, expected: number, pattern: RegExp, extra: string[] = [], target = `lab:${path.join(s.dir, 'never')}`) => {
       const r = await ssh(config, 'sync', v1, target, ...extra);
