@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
+import { HASH_LEN } from '../chunker/chunk-list.js';
 import { ENC, type ChunkHeader } from '../protocol/messages.js';
+import { applyDelta, makeDelta } from './delta.js';
 
 const require = createRequire(import.meta.url);
 // The low-level binding lets decompression write into a buffer of the size the manifest promised,
@@ -19,25 +21,53 @@ export class ChunkEncoder {
 
   constructor(private readonly mode: Compression) {}
 
-  /** Encode one chunk; returns the encoding used and the bytes to send. */
-  encode(data: Buffer): { encoding: number; payload: Buffer } {
+  /**
+   * Encode one chunk; returns the encoding used and the bytes to send. With the signature of an
+   * old chunk the receiver holds (`base`), a delta against it is sent when that is smaller.
+   */
+  encode(data: Buffer, base?: { hash: Buffer; sig: Buffer }): { encoding: number; payload: Buffer } {
     if (this.mode.kind === 'none' || data.length < 64) return { encoding: ENC.RAW, payload: data };
+    const plain = this.compress(data);
+    const best = plain && plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD as number, payload: plain } : { encoding: ENC.RAW as number, payload: data };
+    if (base) {
+      const ops = this.compress(makeDelta(data, base.sig));
+      if (ops && ops.length + base.hash.length < best.payload.length) {
+        return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, ops]) };
+      }
+    }
+    return best;
+  }
+
+  private compress(data: Buffer): Buffer | null {
     const level = this.mode.kind === 'level' ? this.mode.level : AUTO_LEVEL;
     const bound = zstd.compressBound(data.length);
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(bound);
     const n = this.cctx.compress(this.out, data, level);
-    if (n >= data.length * MIN_SAVING) return { encoding: ENC.RAW, payload: data };
-    return { encoding: ENC.ZSTD, payload: Buffer.from(this.out.subarray(0, n)) };
+    return Buffer.from(this.out.subarray(0, n));
   }
 }
 
 const dctx = new zstd.DCtx();
 
-/** Decode a received chunk into exactly `rawLength` bytes; throws on anything else. */
-export function decodeChunkPayload(chunk: ChunkHeader & { data: Buffer }): Buffer {
+function decompress(data: Buffer, max: number): Buffer {
+  const out = Buffer.allocUnsafe(max);
+  return out.subarray(0, dctx.decompress(out, data));
+}
+
+/**
+ * Decode a received chunk into exactly `rawLength` bytes; throws on anything else. A delta needs
+ * its base from `readBase` (null if the receiver no longer has it).
+ */
+export function decodeChunkPayload(chunk: ChunkHeader & { data: Buffer }, readBase: (hash: Buffer) => Buffer | null): Buffer {
   if (chunk.encoding === ENC.RAW) return chunk.data;
-  const out = Buffer.allocUnsafe(chunk.rawLength);
-  const n = dctx.decompress(out, chunk.data);
-  if (n !== chunk.rawLength) throw new Error('decompressed length mismatch');
+  if (chunk.encoding === ENC.DELTA) {
+    const base = readBase(chunk.data.subarray(0, HASH_LEN));
+    if (!base) throw new Error('delta base is gone');
+    // Ops hold at most the chunk's bytes plus a few bytes of framing per block.
+    const ops = decompress(chunk.data.subarray(HASH_LEN), chunk.rawLength * 2 + 4096);
+    return applyDelta(base, ops, chunk.rawLength);
+  }
+  const out = decompress(chunk.data, chunk.rawLength);
+  if (out.length !== chunk.rawLength) throw new Error('decompressed length mismatch');
   return out;
 }

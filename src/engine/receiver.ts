@@ -2,19 +2,19 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
-import { HASH_LEN } from '../chunker/chunk-list.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { parentOf, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
-import { decodeChunk, decodeChunkMissing, decodeJson, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeChunk, decodeChunkMissing, decodeJson, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
 import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
+import { BLOCK, signature } from '../codec/delta.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
 import { decide } from './plan.js';
 import { fsyncFiles, syncFilesystem } from '../util/durable.js';
@@ -58,7 +58,7 @@ class ReceiverRun {
   private root = '';
   private rename: string | null = null; // single-file source: the name it gets in the destination
   private state!: StateDir;
-  private want: Buffer[] = [];
+  private want: WantItem[] = [];
   private planned = 0;
   private planning: Promise<void> = Promise.resolve();
   private sourceHadErrors = false;
@@ -274,8 +274,9 @@ class ReceiverRun {
   private async stage(idx: number, e: Entry): Promise<StagedFile> {
     try {
       const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(idx));
+      const bases = want.length ? this.baseFinder(e) : null;
       for (const w of want) {
-        this.want.push(Buffer.from(w.key, 'latin1'));
+        this.want.push({ hash: Buffer.from(w.key, 'latin1'), base: bases?.(w.offset + (w.length >> 1), w.key) });
         this.stats.chunksSent++;
         this.stats.bytesSent += w.length;
       }
@@ -283,6 +284,33 @@ class ReceiverRun {
     } catch (err) {
       throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
     }
+  }
+
+  /**
+   * For a changed file, the old chunk that covers a given offset of the new version: the sender
+   * can then send a delta against it (see codec/delta.ts) instead of the whole new chunk.
+   */
+  private baseFinder(e: Entry): ((offset: number, key: string) => WantItem['base']) | null {
+    const old = this.dest.get(e.path);
+    if (!old || old.type !== 'file' || !old.chunks || old.chunks.count === 0) return null;
+    const c = old.chunks;
+    const ends: number[] = [];
+    let end = 0;
+    for (let i = 0; i < c.count; i++) ends.push((end += c.lengths[i]!));
+    return (offset, key) => {
+      let lo = 0;
+      let hi = ends.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ends[mid]! <= offset) lo = mid + 1;
+        else hi = mid;
+      }
+      if (offset >= end) lo = ends.length - 1; // appended data: the old last chunk is the best guess
+      const baseKey = c.key(lo);
+      if (baseKey === key) return undefined;
+      const data = this.assembly.readLocal(baseKey);
+      return data && data.length >= BLOCK ? { hash: c.hash(lo), sig: signature(data) } : undefined;
+    };
   }
 
   private countDry(e: Entry): void {
@@ -304,7 +332,7 @@ class ReceiverRun {
   private async flushWant(all: boolean): Promise<void> {
     while (this.want.length >= (all ? 1 : WANT_BATCH) || (this.want.length && !all)) {
       const batch = this.want.splice(0, WANT_BATCH);
-      await this.peer.send(MSG.WANT, Buffer.concat(batch, batch.length * HASH_LEN));
+      await this.peer.send(MSG.WANT, encodeWant(batch));
     }
   }
 
@@ -314,7 +342,7 @@ class ReceiverRun {
     if (!this.assembly.isPending(key)) throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
     let data: Buffer | null;
     try {
-      data = decodeChunkPayload(chunk);
+      data = decodeChunkPayload(chunk, (h) => this.assembly.readLocal(h.toString('latin1')));
     } catch {
       data = null;
     }
@@ -325,7 +353,7 @@ class ReceiverRun {
       this.refetches.set(key, n);
       if (n > MAX_REFETCH) throw new DsyncError('PROTOCOL', `a chunk from ${this.peer.label} failed verification ${n} times`);
       this.opts.reporter.warning({ code: 'PARTIAL', message: 'a chunk failed verification and is being sent again' });
-      await this.peer.send(MSG.WANT, chunk.hash);
+      await this.peer.send(MSG.WANT, encodeWant([{ hash: chunk.hash }])); // whole, no delta this time
       return;
     }
     this.opts.reporter.progress({ bytes: data.length, wire: payload.length });

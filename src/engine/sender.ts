@@ -9,6 +9,7 @@ import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeWant, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
+import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import type { Reporter, RunStats } from './events.js';
 
@@ -112,10 +113,10 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       if (!f) throw new DsyncError('CONN_LOST', `connection to ${peer.label} closed before the transfer finished`);
       switch (f.type) {
         case MSG.WANT: {
-          const wanted = decodeWant(f.payload).map((hash) => {
+          const wanted = decodeWant(f.payload, opts.params.max).map(({ hash, base }) => {
             const loc = locations.get(hash.toString('latin1'));
             if (!loc) throw new DsyncError('PROTOCOL', `${peer.label} asked for a chunk that is not in the manifest`);
-            return { hash, loc };
+            return { hash, base, loc };
           });
           for (const run of contiguousRuns(wanted)) await sendRun(run);
           break;
@@ -151,7 +152,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished' : fsError(err, 'unreadable').message;
     }
     let at = 0;
-    for (const { hash, loc } of run) {
+    for (const { hash, base, loc } of run) {
       const data = readBuf.subarray(at, at + loc.length);
       at += loc.length;
       const bad = problem ?? (at > got ? 'changed' : null);
@@ -162,7 +163,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
         await peer.send(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
         continue;
       }
-      const { encoding, payload } = encoder.encode(data);
+      const { encoding, payload } = encoder.encode(data, base);
       await peer.send(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
       opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
@@ -184,8 +185,7 @@ function statIdentity(size: bigint, mtimeNs: bigint, ctimeNs: bigint, ino: bigin
   return `${size}:${mtimeNs}:${ctimeNs}:${ino}`;
 }
 
-interface Wanted {
-  hash: Buffer;
+interface Wanted extends WantItem {
   loc: Location;
 }
 

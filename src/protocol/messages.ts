@@ -5,6 +5,7 @@ import { isErrorCode, type ErrorCode } from '../errors/exit-codes.js';
 import type { Entry } from '../manifest/entry.js';
 import { decodeEntry, decodeParams, encodeEntry, encodeParams } from '../manifest/codec.js';
 import { Reader, Writer } from '../util/binary.js';
+import { BLOCK, SIG_ENTRY_LEN } from '../codec/delta.js';
 
 /** Wire protocol version; bumped on any incompatible change. Both sides must speak the same one. */
 export const PROTOCOL_VERSION = 1;
@@ -30,8 +31,8 @@ export const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entrie
 
 export const MAX_JSON = 1024 * 1024;
 
-/** Chunk payload encodings. */
-export const ENC = { RAW: 0, ZSTD: 1 } as const;
+/** Chunk payload encodings. DELTA: base hash (32 bytes) + zstd(delta ops against that base). */
+export const ENC = { RAW: 0, ZSTD: 1, DELTA: 2 } as const;
 
 // ---- handshake -------------------------------------------------------------------------------
 
@@ -135,12 +136,40 @@ export function decodeEntries(payload: Buffer, params: ChunkParams): Entry[] {
 
 // ---- chunks ----------------------------------------------------------------------------------
 
-export function decodeWant(payload: Buffer): Buffer[] {
-  if (payload.length === 0 || payload.length % HASH_LEN !== 0) {
-    throw new DsyncError('PROTOCOL', `malformed want list: ${payload.length} bytes is not a whole number of hashes`);
+/** A chunk the receiver lacks, and optionally the old chunk it has in its place (see delta.ts). */
+export interface WantItem {
+  hash: Buffer;
+  base?: { hash: Buffer; sig: Buffer };
+}
+
+export function encodeWant(items: WantItem[]): Buffer {
+  const w = new Writer(items.length * (HASH_LEN + 1));
+  for (const it of items) {
+    w.raw(it.hash).u8(it.base ? 1 : 0);
+    if (it.base) w.raw(it.base.hash).bytes(it.base.sig);
   }
-  const out: Buffer[] = [];
-  for (let i = 0; i < payload.length; i += HASH_LEN) out.push(payload.subarray(i, i + HASH_LEN));
+  return w.finish();
+}
+
+/** want := (hash:32 flag:u8 [base:32 sig:bytes])+ ; a signature is bounded by the maximum chunk. */
+export function decodeWant(payload: Buffer, maxChunk: number): WantItem[] {
+  const r = new Reader(payload, 'want list');
+  const maxSig = Math.floor(maxChunk / BLOCK) * SIG_ENTRY_LEN;
+  const out: WantItem[] = [];
+  if (payload.length === 0) r.fail('empty');
+  while (r.remaining) {
+    const hash = r.raw(HASH_LEN);
+    const flag = r.u8();
+    if (flag > 1) r.fail(`unknown flag ${flag}`);
+    if (flag === 0) {
+      out.push({ hash });
+      continue;
+    }
+    const base = r.raw(HASH_LEN);
+    const sig = r.bytes(maxSig);
+    if (sig.length % SIG_ENTRY_LEN !== 0) r.fail('signature is not a whole number of blocks');
+    out.push({ hash, base: { hash: base, sig } });
+  }
   return out;
 }
 
@@ -159,10 +188,11 @@ export function decodeChunk(payload: Buffer, maxChunk: number): ChunkHeader & { 
   const r = new Reader(payload, 'chunk');
   const hash = Buffer.from(r.raw(HASH_LEN));
   const encoding = r.u8();
-  if (encoding !== ENC.RAW && encoding !== ENC.ZSTD) r.fail(`unknown chunk encoding ${encoding}`);
+  if (encoding !== ENC.RAW && encoding !== ENC.ZSTD && encoding !== ENC.DELTA) r.fail(`unknown chunk encoding ${encoding}`);
   const rawLength = r.uvar(maxChunk);
   const data = r.raw(r.remaining);
   if (encoding === ENC.RAW && data.length !== rawLength) r.fail('raw chunk length mismatch');
+  if (encoding === ENC.DELTA && data.length < HASH_LEN) r.fail('delta without its base');
   return { hash, encoding, rawLength, data };
 }
 

@@ -41,7 +41,7 @@ export class Assembly {
   ) {}
 
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
-  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: { key: string; length: number }[] }> {
+  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: { key: string; length: number; offset: number }[] }> {
     const created = this.creating.run(async () => {
       const fh = await fsp.open(staged, 'w', 0o600);
       try {
@@ -52,7 +52,7 @@ export class Assembly {
     });
     created.catch(() => {}); // awaited where the file is first written
     const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
-    const want: { key: string; length: number }[] = [];
+    const want: { key: string; length: number; offset: number }[] = [];
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
     let offset = 0;
@@ -60,6 +60,7 @@ export class Assembly {
       const key = c.key(i);
       const length = c.lengths[i]!;
       const slot = { file, offset };
+      const at = offset;
       offset += length;
       const waiting = this.pending.get(key);
       if (waiting) {
@@ -69,24 +70,31 @@ export class Assembly {
         this.stats.bytesLocal += length;
       } else {
         this.pending.set(key, [slot]);
-        want.push({ key, length });
+        want.push({ key, length, offset: at });
       }
     }
     if (file.remaining === 0 && file.state === 'filling') await this.finish(file);
     return { file, want };
   }
 
-  /** Copy a chunk the receiver already holds; false if it is not there or no longer matches. */
-  private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
+  /** A chunk the receiver already holds, read and re-verified; null if it is gone or changed. */
+  readLocal(key: string): Buffer | null {
     const loc = this.index.get(key);
-    if (!loc || loc.length !== length) return false;
-    const buf = Buffer.allocUnsafe(length);
+    if (!loc) return null;
+    const buf = Buffer.allocUnsafe(loc.length);
     try {
-      if (preadFull(this.reads.get(loc.file), buf, length, loc.offset) !== length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
+      if (preadFull(this.reads.get(loc.file), buf, loc.length, loc.offset) !== loc.length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
     } catch {
       this.index.delete(key); // the file changed or went away since it was indexed
-      return false;
+      return null;
     }
+    return buf;
+  }
+
+  /** Copy a chunk the receiver already holds; false if it is not there or no longer matches. */
+  private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
+    const buf = this.index.get(key)?.length === length ? this.readLocal(key) : null;
+    if (!buf) return false;
     await this.write(slot, buf);
     return true;
   }

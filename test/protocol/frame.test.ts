@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DsyncError } from '../../src/errors/dsync-error.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeHandshake, ENC } from '../../src/protocol/messages.js';
+import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
 import { parseHello } from '../../src/protocol/hello.js';
 
 describe('frame decoder (sans-IO)', () => {
@@ -43,7 +43,7 @@ describe('message decoders on hostile input', () => {
     ['error', (b) => decodeError(b)],
     ['manifest begin', (b) => decodeManifestBegin(b)],
     ['manifest end', (b) => decodeManifestEnd(b)],
-    ['want', (b) => decodeWant(b)],
+    ['want', (b) => decodeWant(b, 256 * 1024)],
     ['chunk', (b) => decodeChunk(b, 256 * 1024)],
     ['chunk missing', (b) => decodeChunkMissing(b)],
   ];
@@ -61,6 +61,14 @@ describe('message decoders on hostile input', () => {
       );
     });
   }
+
+  it('want lists round-trip, with and without a delta base', () => {
+    const items = [{ hash: Buffer.alloc(32, 1) }, { hash: Buffer.alloc(32, 2), base: { hash: Buffer.alloc(32, 3), sig: Buffer.alloc(24, 4) } }];
+    const back = decodeWant(encodeWant(items), 256 * 1024);
+    expect(back.map((w) => [w.hash.toString('hex'), w.base?.hash.toString('hex'), w.base?.sig.length])).toEqual(items.map((w) => [w.hash.toString('hex'), w.base?.hash.toString('hex'), w.base?.sig.length]));
+    // a signature larger than the largest chunk could have is refused
+    expect(() => decodeWant(encodeWant([{ hash: Buffer.alloc(32), base: { hash: Buffer.alloc(32), sig: Buffer.alloc(12 * 200) } }]), 256 * 1024)).toThrow(DsyncError);
+  });
 
   it('a raw chunk must carry exactly its announced length, bounded by the maximum chunk', () => {
     const hash = Buffer.alloc(32, 1);
