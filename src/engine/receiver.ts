@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
@@ -372,7 +372,7 @@ class ReceiverRun {
       const st = this.staged.get(idx);
       if (st && st.state !== 'ready') continue;
       try {
-        const s = await fsp.lstat(path.join(this.root, e.path), { bigint: true });
+        const s = lstatSync(path.join(this.root, e.path), { bigint: true });
         if (s.isFile()) out.push({ ...e, mode: Number(s.mode & 0o7777n), mtimeNs: s.mtimeNs, stat: { ino: Number(s.ino), ctimeNs: s.ctimeNs } });
       } catch {
         // gone already: not cached

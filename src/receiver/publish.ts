@@ -1,4 +1,4 @@
-import { constants, promises as fsp } from 'node:fs';
+import { constants, lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { ItemAction, ItemEvent, Reporter, RunStats } from '../engine/events.js';
 import { metaDiffers } from '../engine/plan.js';
@@ -141,7 +141,7 @@ export async function publish(p: PublishInput): Promise<void> {
     const e = p.entries[idx]!;
     if (e.type !== 'dir') continue;
     try {
-      const st = await fsp.lstat(abs(e.path), { bigint: true });
+      const st = lstatSync(abs(e.path), { bigint: true });
       if (!st.isDirectory()) continue;
       const now: Entry = { ...e, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs };
       if (!metaDiffers(e, now)) continue;
