@@ -1,3 +1,4 @@
+import { fileDigest } from '../manifest/codec.js';
 import { sameMtime, type Entry } from '../manifest/entry.js';
 import type { ItemAction } from './events.js';
 
@@ -10,7 +11,7 @@ export function decide(src: Entry, dst: Entry | undefined): ItemAction | 'none' 
   if (src.type !== dst.type) return 'changed';
   switch (src.type) {
     case 'file':
-      if (!src.chunks!.equals(dst.chunks!)) return 'changed';
+      if (!fileDigest(src).equals(fileDigest(dst))) return 'changed';
       return metaDiffers(src, dst) ? 'meta' : 'none';
     case 'symlink':
       return src.target === dst.target ? 'none' : 'changed';

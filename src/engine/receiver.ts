@@ -4,10 +4,11 @@ import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
+import { fileDigest } from '../manifest/codec.js';
 import { parentOf, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
-import { decodeChunk, decodeChunkMissing, decodeJson, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
@@ -61,6 +62,11 @@ class ReceiverRun {
   private want: WantItem[] = [];
   private planned = 0;
   private planning: Promise<void> = Promise.resolve();
+  private readonly awaitingLists = new Set<number>(); // changed files whose chunk lists were asked for
+  private unplannedLists = 0; // lists received but not yet planned
+  private needLists: number[] = [];
+  private manifestPlanned = false;
+  private wantEnded = false;
   private sourceHadErrors = false;
 
   constructor(
@@ -76,8 +82,7 @@ class ReceiverRun {
     await this.resolveTarget();
     this.state = StateDir.for(this.root);
     if (!this.opts.dryRun) await this.state.create();
-    const ready = this.scanDestination();
-    this.planning = ready;
+    this.chain(() => this.scanDestination());
     try {
       await this.receive();
       if (!this.opts.dryRun) await this.makeDurable();
@@ -195,7 +200,7 @@ class ReceiverRun {
           if (manifestDone) throw new DsyncError('PROTOCOL', 'manifest entries after the end of the manifest');
           const batch = decodeEntries(f.payload, this.params);
           for (const e of batch) this.accept(e);
-          this.planning = this.planning.then(() => this.planPending());
+          this.chain(() => this.planPending());
           break;
         }
         case MSG.MANIFEST_END:
@@ -203,13 +208,31 @@ class ReceiverRun {
           manifestDone = true;
           this.sourceHadErrors = decodeManifestEnd(f.payload).sourceHadErrors;
           if (!this.singleFile && this.entries.length === 0) throw new DsyncError('PROTOCOL', 'empty manifest');
-          this.planning = this.planning.then(async () => {
+          this.chain(async () => {
             await this.planPending();
-            await this.flushWant(true);
-            await this.peer.send(MSG.WANT_END);
+            this.manifestPlanned = true;
+            await this.maybeEndWants();
           });
-          this.planning.catch(() => {}); // surfaced when awaited below
           break;
+        case MSG.CHUNK_LISTS: {
+          const lists = decodeChunkLists(f.payload, this.params, (i) => (this.awaitingLists.has(i) ? this.entries[i]! : null));
+          for (const { index, chunks } of lists) {
+            const e = this.entries[index]!;
+            this.awaitingLists.delete(index);
+            this.unplannedLists++;
+            e.chunks = chunks;
+            if (!fileDigest(e).equals(e.digest!)) throw new DsyncError('PROTOCOL', `the chunk list of ${e.path} does not match its digest`);
+          }
+          this.chain(async () => {
+            for (const { index } of lists) {
+              await this.planFile(index, this.entries[index]!);
+              this.unplannedLists--;
+            }
+            await this.flushWant(false);
+            await this.maybeEndWants();
+          });
+          break;
+        }
         case MSG.CHUNK:
           await this.onChunk(f.payload);
           break;
@@ -232,6 +255,15 @@ class ReceiverRun {
           throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${this.peer.label}`);
       }
     }
+  }
+
+  /**
+   * Planning runs behind the message loop, in order. A failure there (a full disk while staging)
+   * is handed to the loop at once, so the run ends with that error instead of waiting forever.
+   */
+  private chain(step: () => Promise<void>): void {
+    this.planning = this.planning.then(step);
+    this.planning.catch((err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))));
   }
 
   /** Check an incoming entry's place in the tree before keeping it. */
@@ -261,14 +293,25 @@ class ReceiverRun {
       const action = decide(e, this.dest.get(e.path));
       this.actions[idx] = action;
       if (e.type !== 'file' || (action !== 'new' && action !== 'changed')) continue;
-      if (this.opts.dryRun) {
-        this.countDry(e);
-        continue;
-      }
-      const file = await this.stage(idx, e);
-      this.staged.set(idx, file);
+      // Content differs: only now is the file's chunk list worth its bytes on the wire.
+      this.awaitingLists.add(idx);
+      this.needLists.push(idx);
     }
+    if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
     await this.flushWant(false);
+  }
+
+  private async planFile(idx: number, e: Entry): Promise<void> {
+    if (this.opts.dryRun) this.countDry(e);
+    else this.staged.set(idx, await this.stage(idx, e));
+  }
+
+  /** Once the whole manifest is planned and every asked-for list has arrived, no more wants. */
+  private async maybeEndWants(): Promise<void> {
+    if (!this.manifestPlanned || this.awaitingLists.size || this.unplannedLists || this.wantEnded) return;
+    this.wantEnded = true;
+    await this.flushWant(true);
+    await this.peer.send(MSG.WANT_END);
   }
 
   private async stage(idx: number, e: Entry): Promise<StagedFile> {
@@ -371,9 +414,11 @@ class ReceiverRun {
       if (e.type !== 'file') continue;
       const st = this.staged.get(idx);
       if (st && st.state !== 'ready') continue;
+      const chunks = e.chunks ?? this.dest.get(e.path)?.chunks; // unchanged: the same list as before
+      if (!chunks) continue;
       try {
         const s = lstatSync(path.join(this.root, e.path), { bigint: true });
-        if (s.isFile()) out.push({ ...e, mode: Number(s.mode & 0o7777n), mtimeNs: s.mtimeNs, stat: { ino: Number(s.ino), ctimeNs: s.ctimeNs } });
+        if (s.isFile()) out.push({ ...e, chunks, mode: Number(s.mode & 0o7777n), mtimeNs: s.mtimeNs, stat: { ino: Number(s.ino), ctimeNs: s.ctimeNs } });
       } catch {
         // gone already: not cached
       }

@@ -1,13 +1,14 @@
 import { constants, fstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Cutter } from '../chunker/cdc.js';
+import type { ChunkList } from '../chunker/chunk-list.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { ChunkEncoder, type Compression } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
-import { decodeJson, decodeWant, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
@@ -90,7 +91,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       }
       scanned.push(e);
       batch.push(e);
-      batchBytes += 64 + (e.chunks?.count ?? 0) * 36;
+      batchBytes += 48 + e.path.length;
       batchData += e.size;
       // Small batches early and often: the receiver can only ask for chunks of entries it has.
       if (batchBytes >= ENTRY_BATCH_BYTES || batchData >= ENTRY_BATCH_DATA) {
@@ -119,6 +120,22 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
             return { hash, base, loc };
           });
           for (const run of contiguousRuns(wanted)) await sendRun(run);
+          break;
+        }
+        case MSG.NEED_LISTS: {
+          const lists: { index: number; chunks: ChunkList }[] = [];
+          let bytes = 0;
+          for (const index of decodeNeedLists(f.payload)) {
+            const e = scanned[index];
+            if (!e || e.type !== 'file') throw new DsyncError('PROTOCOL', `${peer.label} asked for the chunk list of entry ${index}, which is not a file`);
+            lists.push({ index, chunks: e.chunks! });
+            bytes += e.chunks!.count * 36;
+            if (bytes >= ENTRY_BATCH_BYTES) {
+              await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists.splice(0)));
+              bytes = 0;
+            }
+          }
+          if (lists.length) await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists));
           break;
         }
         case MSG.WANT_END:

@@ -1,17 +1,22 @@
+import { createHash } from 'node:crypto';
 import { ChunkList, HASH_LEN } from '../chunker/chunk-list.js';
 import { LIMITS, validateParams, type ChunkParams } from '../chunker/params.js';
 import { Reader, Writer } from '../util/binary.js';
 import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './entry.js';
 
 /**
- * Binary manifest encoding, version 1. One codec serves the wire (entries in frames) and the stat
- * cache file (header + entries + end marker + SHA-256 trailer, see stat-cache.ts).
+ * Binary manifest encoding, version 1. One codec serves the wire and the stat cache file (header +
+ * entries + end marker + SHA-256 trailer, see stat-cache.ts), in two forms:
  *
- *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [ino:uvar ctime_s:svar ctime_ns:uvar]
- *            file:    size:uvar count:uvar (hash:32 len:uvar){count}
+ *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [cache: ino:uvar ctime_s:svar ctime_ns:uvar]
+ *            file, cache form: size:uvar chunklist      file, wire form: size:uvar digest:32
  *            symlink: target:str
- * A chunk costs 32 + 1..3 bytes.
+ *   chunklist := count:uvar (hash:32 len:uvar){count}      (a chunk costs 32 + 1..3 bytes)
+ *
+ * On the wire a file is announced by the digest of its chunk list; the receiver asks for the list
+ * itself only when its own copy's digest differs, so an unchanged file costs ~40 bytes, not ~35 a chunk.
  */
+export type EntryForm = 'cache' | 'wire';
 export const MANIFEST_VERSION = 1;
 const TYPE_CODE: Record<EntryType, number> = { file: 1, dir: 2, symlink: 3 };
 const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'symlink' };
@@ -35,24 +40,61 @@ function getTime(r: Reader): bigint {
   return BigInt(s) * NS + BigInt(n);
 }
 
-export function encodeEntry(w: Writer, e: Entry, withStat: boolean): void {
+export function encodeEntry(w: Writer, e: Entry, form: EntryForm): void {
   w.u8(TYPE_CODE[e.type]).str(e.path).uvar(e.mode);
   putTime(w, e.mtimeNs);
-  if (withStat) {
+  if (form === 'cache') {
     w.uvar(e.stat?.ino ?? 0);
     putTime(w, e.stat?.ctimeNs ?? 0n);
   }
   if (e.type === 'file') {
-    const c = e.chunks!;
-    w.uvar(e.size).uvar(c.count);
-    for (let i = 0; i < c.count; i++) w.raw(c.hash(i)).uvar(c.lengths[i]!);
+    w.uvar(e.size);
+    if (form === 'cache') encodeChunkList(w, e.chunks!);
+    else w.raw(fileDigest(e));
   } else if (e.type === 'symlink') {
     w.str(e.target!);
   }
 }
 
+export function encodeChunkList(w: Writer, c: ChunkList): void {
+  w.uvar(c.count);
+  for (let i = 0; i < c.count; i++) w.raw(c.hash(i)).uvar(c.lengths[i]!);
+}
+
+/** Decode a chunk list that must describe exactly `size` bytes in chunks allowed by `params`. */
+export function decodeChunkList(r: Reader, size: number, params: ChunkParams): ChunkList {
+  const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
+  if (count > Math.ceil(size / params.min) + 1) r.fail(`too many chunks (${count}) for ${size} bytes`);
+  const hashes = Buffer.allocUnsafe(count * HASH_LEN);
+  const lengths = new Uint32Array(count);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    r.raw(HASH_LEN).copy(hashes, i * HASH_LEN);
+    const len = r.uvar(params.max);
+    if (len === 0 || (len < params.min && i < count - 1)) r.fail(`bad chunk length ${len}`);
+    lengths[i] = len;
+    total += len;
+  }
+  if (total !== size) r.fail(`chunk lengths add up to ${total}, not the file size ${size}`);
+  return count ? new ChunkList(hashes, lengths) : ChunkList.EMPTY;
+}
+
+const digests = new WeakMap<ChunkList, Buffer>();
+
+/** SHA-256 over a file's chunk list: equal digests, equal content. */
+export function fileDigest(e: Entry): Buffer {
+  if (!e.chunks) return e.digest!;
+  let d = digests.get(e.chunks);
+  if (!d) {
+    const lens = Buffer.from(e.chunks.lengths.buffer, e.chunks.lengths.byteOffset, e.chunks.lengths.byteLength);
+    d = createHash('sha256').update(e.chunks.hashes).update(lens).digest();
+    digests.set(e.chunks, d);
+  }
+  return d;
+}
+
 /** Decode one entry; every field is validated against `params` and the remaining input. */
-export function decodeEntry(r: Reader, params: ChunkParams, withStat: boolean): Entry {
+export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): Entry {
   const code = r.u8();
   const type = CODE_TYPE[code];
   if (!type) r.fail(`unknown entry type ${code}`);
@@ -63,26 +105,14 @@ export function decodeEntry(r: Reader, params: ChunkParams, withStat: boolean): 
   const mode = r.uvar(0o7777);
   const mtimeNs = getTime(r);
   const e: Entry = { path, type, mode, mtimeNs, size: 0 };
-  if (withStat) {
+  if (form === 'cache') {
     const ino = r.uvar();
     e.stat = { ino, ctimeNs: getTime(r) };
   }
   if (type === 'file') {
     e.size = r.uvar(MAX_SIZE);
-    const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
-    if (count > Math.ceil(e.size / params.min) + 1) r.fail(`too many chunks (${count}) for ${e.size} bytes`);
-    const hashes = Buffer.allocUnsafe(count * HASH_LEN);
-    const lengths = new Uint32Array(count);
-    let total = 0;
-    for (let i = 0; i < count; i++) {
-      r.raw(HASH_LEN).copy(hashes, i * HASH_LEN);
-      const len = r.uvar(params.max);
-      if (len === 0 || (len < params.min && i < count - 1)) r.fail(`bad chunk length ${len}`);
-      lengths[i] = len;
-      total += len;
-    }
-    if (total !== e.size) r.fail(`chunk lengths add up to ${total}, not the file size ${e.size}`);
-    e.chunks = count ? new ChunkList(hashes, lengths) : ChunkList.EMPTY;
+    if (form === 'cache') e.chunks = decodeChunkList(r, e.size, params);
+    else e.digest = Buffer.from(r.raw(HASH_LEN));
   } else if (type === 'symlink') {
     e.target = r.str(MAX_PATH_BYTES);
     if (e.target === '' || e.target.includes('\0')) r.fail('bad symlink target');

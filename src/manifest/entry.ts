@@ -9,7 +9,8 @@ export interface Entry {
   mode: number; // permission bits only (07777)
   mtimeNs: bigint;
   size: number; // files: content length; others 0
-  chunks?: ChunkList; // files
+  chunks?: ChunkList; // files (on the receiver, only once asked for: see codec.ts)
+  digest?: Buffer; // files received over the wire: SHA-256 of the chunk list
   target?: string; // symlinks
   /** Local identity for the stat cache (never sent across sides as a reason to skip data). */
   stat?: { ino: number; ctimeNs: bigint };

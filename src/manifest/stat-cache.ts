@@ -62,7 +62,7 @@ export function encodeCache(params: ChunkParams, entries: Iterable<Entry>): Buff
   const w = new Writer(1 << 16);
   w.raw(MAGIC).u8(MANIFEST_VERSION);
   encodeParams(w, params);
-  for (const e of entries) if (e.type === 'file' && e.stat) encodeEntry(w, e, true);
+  for (const e of entries) if (e.type === 'file' && e.stat) encodeEntry(w, e, 'cache');
   w.u8(END_MARKER);
   const body = w.finish();
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
@@ -78,7 +78,7 @@ export function decodeCache(data: Buffer, params: ChunkParams): Map<string, Entr
   if (!paramsEqual(decodeParams(r), params)) r.fail('different chunk parameters');
   const map = new Map<string, Entry>();
   while (r.buf[r.pos] !== END_MARKER) {
-    const e = decodeEntry(r, params, true);
+    const e = decodeEntry(r, params, 'cache');
     map.set(e.path, e);
   }
   r.u8();

@@ -3,7 +3,8 @@ import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError } from '../errors/dsync-error.js';
 import { isErrorCode, type ErrorCode } from '../errors/exit-codes.js';
 import type { Entry } from '../manifest/entry.js';
-import { decodeEntry, decodeParams, encodeEntry, encodeParams } from '../manifest/codec.js';
+import { decodeChunkList, decodeEntry, decodeParams, encodeChunkList, encodeEntry, encodeParams } from '../manifest/codec.js';
+import type { ChunkList } from '../chunker/chunk-list.js';
 import { Reader, Writer } from '../util/binary.js';
 import { BLOCK, SIG_ENTRY_LEN } from '../codec/delta.js';
 
@@ -19,6 +20,8 @@ export const MSG = {
   MANIFEST_BEGIN: 10, // sender -> receiver: chunk parameters and source kind
   ENTRIES: 11, // sender -> receiver: a batch of manifest entries
   MANIFEST_END: 12,
+  NEED_LISTS: 13, // receiver -> sender: entries whose chunk lists it needs
+  CHUNK_LISTS: 14, // sender -> receiver: those chunk lists
   WANT: 20, // receiver -> sender: chunk hashes it lacks
   WANT_END: 21, // receiver -> sender: nothing more will be wanted
   CHUNK: 22, // sender -> receiver: one chunk's data
@@ -121,7 +124,7 @@ export function decodeManifestEnd(payload: Buffer): { sourceHadErrors: boolean }
 export function encodeEntries(entries: Entry[]): Buffer {
   const w = new Writer(1 << 16);
   w.uvar(entries.length);
-  for (const e of entries) encodeEntry(w, e, false);
+  for (const e of entries) encodeEntry(w, e, 'wire');
   return w.finish();
 }
 
@@ -129,7 +132,46 @@ export function decodeEntries(payload: Buffer, params: ChunkParams): Entry[] {
   const r = new Reader(payload, 'manifest entries');
   const n = r.uvar(r.remaining);
   const out: Entry[] = [];
-  for (let i = 0; i < n; i++) out.push(decodeEntry(r, params, false));
+  for (let i = 0; i < n; i++) out.push(decodeEntry(r, params, 'wire'));
+  r.end();
+  return out;
+}
+
+export function encodeNeedLists(indices: number[]): Buffer {
+  const w = new Writer(indices.length * 3 + 4).uvar(indices.length);
+  for (const i of indices) w.uvar(i);
+  return w.finish();
+}
+
+export function decodeNeedLists(payload: Buffer): number[] {
+  const r = new Reader(payload, 'chunk list request');
+  const n = r.uvar(r.remaining);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(r.uvar());
+  r.end();
+  return out;
+}
+
+export function encodeChunkLists(lists: { index: number; chunks: ChunkList }[]): Buffer {
+  const w = new Writer(1 << 16).uvar(lists.length);
+  for (const l of lists) {
+    w.uvar(l.index);
+    encodeChunkList(w, l.chunks);
+  }
+  return w.finish();
+}
+
+/** `entryFor` returns the file entry an index may name (or null), to bound each list by its size. */
+export function decodeChunkLists(payload: Buffer, params: ChunkParams, entryFor: (index: number) => Entry | null): { index: number; chunks: ChunkList }[] {
+  const r = new Reader(payload, 'chunk lists');
+  const n = r.uvar(r.remaining);
+  const out: { index: number; chunks: ChunkList }[] = [];
+  for (let i = 0; i < n; i++) {
+    const index = r.uvar();
+    const e = entryFor(index) ?? r.fail(`chunk list for entry ${index}, which was not asked for`);
+    const chunks = decodeChunkList(r, e.size, params);
+    out.push({ index, chunks });
+  }
   r.end();
   return out;
 }

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { DsyncError } from '../errors/dsync-error.js';
+import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { FrameDecoder, frameHeader, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
 
@@ -16,7 +16,8 @@ export class Peer {
   private readonly queue: Frame[] = [];
   private queued = 0; // payload bytes in `queue`
   private inputEnded = false;
-  private inputError: DsyncError | null = null;
+  private inputError: Error | null = null;
+  private abortError: Error | null = null;
   private wake: (() => void) | null = null;
   private writeError: Error | null = null;
   private closed = false;
@@ -73,6 +74,12 @@ export class Peer {
     w?.();
   }
 
+  /** Make the next (or pending) `next()` throw `err`: a local failure that must end the conversation. */
+  abort(err: Error): void {
+    this.abortError ??= err instanceof DsyncError ? err : toDsyncError(err);
+    this.notify();
+  }
+
   /** The transport is gone (some transports cannot say so through stream events alone). */
   fail(err?: Error): void {
     if (err) this.writeError ??= err;
@@ -120,6 +127,7 @@ export class Peer {
   /** The next frame, or null when the other side closed the stream cleanly. */
   async next(): Promise<Frame | null> {
     for (;;) {
+      if (this.abortError) throw this.abortError;
       const f = this.queue.shift();
       if (f) {
         this.queued -= f.payload.length;

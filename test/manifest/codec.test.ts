@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { ChunkList, HASH_LEN } from '../../src/chunker/chunk-list.js';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { DsyncError } from '../../src/errors/dsync-error.js';
-import { decodeEntry, encodeEntry } from '../../src/manifest/codec.js';
+import { decodeEntry, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
 import { decodeCache, encodeCache } from '../../src/manifest/stat-cache.js';
-import { decodeEntries, encodeEntries } from '../../src/protocol/messages.js';
+import { decodeChunkLists, decodeEntries, encodeChunkLists, encodeEntries } from '../../src/protocol/messages.js';
 import { Reader, Writer } from '../../src/util/binary.js';
 
 const P = DEFAULT_PARAMS;
@@ -29,8 +29,15 @@ const entry: fc.Arbitrary<Entry> = fc.oneof(
   fc.record({ path: relPath, target: fc.string({ minLength: 1, maxLength: 50 }).filter((s) => !s.includes('\0')), mtimeNs: mtime }).map((r): Entry => ({ ...r, type: 'symlink', mode: 0o777, size: 0 })),
 );
 
-function comparable(e: Entry, withStat: boolean) {
-  return { ...e, chunks: e.chunks ? [e.chunks.hashes.toString('hex'), [...e.chunks.lengths]] : undefined, stat: withStat && e.type === 'file' ? e.stat : undefined };
+/** What survives encoding in a form: the cache keeps chunk lists and stat, the wire a digest. */
+function comparable(e: Entry, form: EntryForm) {
+  const file = e.type === 'file';
+  return {
+    ...e,
+    chunks: form === 'cache' && e.chunks ? [e.chunks.hashes.toString('hex'), [...e.chunks.lengths]] : undefined,
+    digest: form === 'wire' && file ? fileDigest(e).toString('hex') : undefined,
+    stat: form === 'cache' && file ? e.stat : undefined,
+  };
 }
 
 /** A decoder of untrusted bytes may only succeed or throw a PROTOCOL DsyncError. */
@@ -44,23 +51,34 @@ function decodesOrRejects(fn: () => unknown): void {
 }
 
 describe('manifest codec', () => {
-  it('round-trips every kind of entry, with and without stat fields', () => {
+  it('round-trips every kind of entry, in the cache form and the wire form', () => {
     fc.assert(
-      fc.property(entry, fc.boolean(), (e, withStat) => {
+      fc.property(entry, fc.constantFrom<EntryForm>('cache', 'wire'), (e, form) => {
         const w = new Writer();
-        encodeEntry(w, e, withStat);
+        encodeEntry(w, e, form);
         const r = new Reader(w.finish(), 'test');
-        const back = decodeEntry(r, P, withStat);
+        const back = decodeEntry(r, P, form);
         r.end();
-        expect(comparable(back, withStat)).toEqual(comparable(e, withStat));
+        expect(comparable(back, form)).toEqual(comparable(e, form));
       }),
     );
   });
 
-  it('costs at most about 40 bytes per chunk', () => {
+  it('costs at most about 40 bytes per chunk, and a file on the wire ~40 bytes whatever its size', () => {
     const n = 1000;
     const e: Entry = { path: 'data/shard-00001.jsonl', type: 'file', mode: 0o644, mtimeNs: 1_700_000_000_123_456_789n, size: n * P.max, chunks: new ChunkList(Buffer.alloc(n * HASH_LEN, 7), new Uint32Array(n).fill(P.max)) };
-    expect(encodeEntries([e]).length / n).toBeLessThanOrEqual(40);
+    expect(encodeChunkLists([{ index: 0, chunks: e.chunks! }]).length / n).toBeLessThanOrEqual(40);
+    expect(encodeEntries([e]).length).toBeLessThan(100);
+  });
+
+  it('chunk lists round-trip and are bounded by the entry they are for', () => {
+    const chunks = new ChunkList(Buffer.alloc(2 * HASH_LEN, 9), Uint32Array.from([P.min, 100]));
+    const e: Entry = { path: 'f', type: 'file', mode: 0o644, mtimeNs: 0n, size: P.min + 100 };
+    const bytes = encodeChunkLists([{ index: 3, chunks }]);
+    expect(decodeChunkLists(bytes, P, (i) => (i === 3 ? e : null))[0]!.chunks.equals(chunks)).toBe(true);
+    expect(() => decodeChunkLists(bytes, P, () => null)).toThrow(/not asked for/);
+    expect(() => decodeChunkLists(bytes, P, () => ({ ...e, size: 5 }))).toThrow(DsyncError);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (b) => decodesOrRejects(() => decodeChunkLists(Buffer.from(b), P, () => e))));
   });
 
   it('rejects every truncation of a valid batch', () => {
@@ -96,9 +114,9 @@ describe('manifest codec', () => {
 
   it('rejects chunk lengths that do not add up to the file size', () => {
     const c = new ChunkList(Buffer.alloc(HASH_LEN), Uint32Array.from([100]));
-    const w = new Writer().uvar(1);
-    encodeEntry(w, { path: 'f', type: 'file', mode: 0o644, mtimeNs: 0n, size: 101, chunks: c }, false);
-    expect(() => decodeEntries(w.finish(), P)).toThrow(/add up/);
+    const w = new Writer();
+    encodeEntry(w, { path: 'f', type: 'file', mode: 0o644, mtimeNs: 0n, size: 101, chunks: c }, 'cache');
+    expect(() => decodeEntry(new Reader(w.finish(), 'x'), P, 'cache')).toThrow(/add up/);
   });
 });
 
