@@ -88,6 +88,7 @@ function buildProgram(setCode: (code: number) => void): Command {
         params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
         compression: parseCompression(flags.compress),
         filters: [],
+        reportItems: !!(flags.verbose || flags.json || flags.dryRun),
       };
       const s = parseEndpoint(src);
       const d = parseEndpoint(dst);

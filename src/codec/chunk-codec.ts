@@ -1,13 +1,8 @@
-import { createRequire } from 'node:module';
-import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { HASH_LEN } from '../chunker/chunk-list.js';
 import { ENC, type ChunkHeader } from '../protocol/messages.js';
 import { applyDelta, makeDelta } from './delta.js';
+import { zstd, zstdDecompress } from './zstd.js';
 
-const require = createRequire(import.meta.url);
-// The low-level binding lets decompression write into a buffer of the size the manifest promised,
-// so a hostile frame header cannot make the receiver allocate more than one chunk.
-const zstd = require('zstd-napi/binding') as typeof ZstdBinding;
 
 export type Compression = { kind: 'none' } | { kind: 'auto' } | { kind: 'level'; level: number };
 
@@ -47,12 +42,7 @@ export class ChunkEncoder {
   }
 }
 
-const dctx = new zstd.DCtx();
-
-function decompress(data: Buffer, max: number): Buffer {
-  const out = Buffer.allocUnsafe(max);
-  return out.subarray(0, dctx.decompress(out, data));
-}
+const decompress = zstdDecompress;
 
 /**
  * Decode a received chunk into exactly `rawLength` bytes; throws on anything else. A delta needs

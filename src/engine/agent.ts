@@ -29,7 +29,9 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       peer.send(MSG.EVENT, jsonPayload(ev)).catch(() => {});
     };
     const reporter: Reporter = {
-      item: (e) => send({ kind: 'item', ...e }),
+      item: (e) => {
+        if (hello.options.reportItems) send({ kind: 'item', ...e });
+      },
       warning: (w) => send({ kind: 'warning', ...w }),
       progress: () => {}, // the client measures progress on its own side of the stream
       phase: () => {},

@@ -318,8 +318,13 @@ class ReceiverRun {
     try {
       const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(idx));
       const bases = want.length ? this.baseFinder(e) : null;
+      const wanted = new Set(want.map((w) => w.index));
       for (const w of want) {
-        this.want.push({ hash: Buffer.from(w.key, 'latin1'), base: bases?.(w.offset + (w.length >> 1), w.key) });
+        // A delta pays off for an isolated change between chunks the receiver has (an edit);
+        // inside a run of new chunks (appended or rewritten data) the signature would be wasted.
+        const isolated = !wanted.has(w.index - 1) || !wanted.has(w.index + 1);
+        const base = isolated ? bases?.(w.offset + (w.length >> 1), w.key) : undefined;
+        this.want.push({ hash: Buffer.from(w.key, 'latin1'), base });
         this.stats.chunksSent++;
         this.stats.bytesSent += w.length;
       }
@@ -348,7 +353,7 @@ class ReceiverRun {
         if (ends[mid]! <= offset) lo = mid + 1;
         else hi = mid;
       }
-      if (offset >= end) lo = ends.length - 1; // appended data: the old last chunk is the best guess
+      if (offset >= end) return undefined; // appended data: nothing old there
       const baseKey = c.key(lo);
       if (baseKey === key) return undefined;
       const data = this.assembly.readLocal(baseKey);

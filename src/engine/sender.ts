@@ -95,13 +95,13 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       batchData += e.size;
       // Small batches early and often: the receiver can only ask for chunks of entries it has.
       if (batchBytes >= ENTRY_BATCH_BYTES || batchData >= ENTRY_BATCH_DATA) {
-        await peer.send(MSG.ENTRIES, encodeEntries(batch));
+        await peer.send(MSG.ENTRIES, encodeEntries(batch, opts.compression.kind !== 'none'));
         batch = [];
         batchBytes = 0;
         batchData = 0;
       }
     }
-    if (batch.length) await peer.send(MSG.ENTRIES, encodeEntries(batch));
+    if (batch.length) await peer.send(MSG.ENTRIES, encodeEntries(batch, opts.compression.kind !== 'none'));
     await peer.send(MSG.MANIFEST_END, encodeManifestEnd(hadErrors));
     opts.reporter.phase('transferring');
   };

@@ -10,6 +10,7 @@ export interface RunOptions {
   params: ChunkParams;
   compression: Compression;
   filters: string[]; // filter rules, in order (see filter.ts)
+  reportItems: boolean; // the client shows each change (-v, --json, --dry-run): send item events
 }
 
 export interface Hello {
@@ -53,6 +54,6 @@ export function parseHello(body: Record<string, unknown>): Hello {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), params, compression, filters: filters as string[] },
   };
 }

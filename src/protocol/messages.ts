@@ -7,6 +7,7 @@ import { decodeChunkList, decodeEntry, decodeParams, encodeChunkList, encodeEntr
 import type { ChunkList } from '../chunker/chunk-list.js';
 import { Reader, Writer } from '../util/binary.js';
 import { BLOCK, SIG_ENTRY_LEN } from '../codec/delta.js';
+import { zstdCompress, zstdDecompress } from '../codec/zstd.js';
 
 /** Wire protocol version; bumped on any incompatible change. Both sides must speak the same one. */
 export const PROTOCOL_VERSION = 1;
@@ -121,15 +122,16 @@ export function decodeManifestEnd(payload: Buffer): { sourceHadErrors: boolean }
   return { sourceHadErrors: flags === 1 };
 }
 
-export function encodeEntries(entries: Entry[]): Buffer {
+/** ENTRIES := packed(count:uvar entry{count}); paths make manifests compress well. */
+export function encodeEntries(entries: Entry[], compress = false): Buffer {
   const w = new Writer(1 << 16);
   w.uvar(entries.length);
   for (const e of entries) encodeEntry(w, e, 'wire');
-  return w.finish();
+  return pack(w.finish(), compress);
 }
 
 export function decodeEntries(payload: Buffer, params: ChunkParams): Entry[] {
-  const r = new Reader(payload, 'manifest entries');
+  const r = new Reader(unpack(payload, 'manifest entries'), 'manifest entries');
   const n = r.uvar(r.remaining);
   const out: Entry[] = [];
   for (let i = 0; i < n; i++) out.push(decodeEntry(r, params, 'wire'));
@@ -174,6 +176,32 @@ export function decodeChunkLists(payload: Buffer, params: ChunkParams, entryFor:
   }
   r.end();
   return out;
+}
+
+const MAX_UNPACKED = 16 * 1024 * 1024;
+
+/** packed := 0 raw | 1 rawLength:uvar zstd(raw); unpacking is bounded, so no zip bombs. */
+function pack(raw: Buffer, compress: boolean): Buffer {
+  if (compress && raw.length > 256) {
+    const z = zstdCompress(raw);
+    if (z.length < raw.length) return Buffer.concat([new Writer(8).u8(1).uvar(raw.length).finish(), z]);
+  }
+  return Buffer.concat([Buffer.from([0]), raw]);
+}
+
+function unpack(payload: Buffer, what: string): Buffer {
+  const r = new Reader(payload, what);
+  const kind = r.u8();
+  if (kind === 0) return r.raw(r.remaining);
+  if (kind !== 1) r.fail(`unknown packing ${kind}`);
+  const len = r.uvar(MAX_UNPACKED);
+  try {
+    const out = zstdDecompress(r.raw(r.remaining), len);
+    if (out.length !== len) throw new Error('length');
+    return out;
+  } catch {
+    return r.fail('corrupt compressed data');
+  }
 }
 
 // ---- chunks ----------------------------------------------------------------------------------

@@ -8,6 +8,14 @@ import type { ChunkIndex } from './chunk-index.js';
 
 const CREATE_CONCURRENCY = 16;
 
+/** A chunk of a staged file that must come from the sender: its key, size and place. */
+export interface WantedChunk {
+  key: string;
+  length: number;
+  offset: number;
+  index: number; // position in the file's chunk list
+}
+
 export interface StagedFile {
   idx: number;
   entry: Entry;
@@ -41,7 +49,7 @@ export class Assembly {
   ) {}
 
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
-  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: { key: string; length: number; offset: number }[] }> {
+  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
     const created = this.creating.run(async () => {
       const fh = await fsp.open(staged, 'w', 0o600);
       try {
@@ -52,7 +60,7 @@ export class Assembly {
     });
     created.catch(() => {}); // awaited where the file is first written
     const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
-    const want: { key: string; length: number; offset: number }[] = [];
+    const want: WantedChunk[] = [];
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
     let offset = 0;
@@ -70,7 +78,7 @@ export class Assembly {
         this.stats.bytesLocal += length;
       } else {
         this.pending.set(key, [slot]);
-        want.push({ key, length, offset: at });
+        want.push({ key, length, offset: at, index: i });
       }
     }
     if (file.remaining === 0 && file.state === 'filling') await this.finish(file);
