@@ -2,6 +2,7 @@ import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
+import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { fileDigest } from '../manifest/codec.js';
@@ -173,9 +174,11 @@ class ReceiverRun {
     }
     if (!exists) return;
     // Unreadable destination files are simply not reused, so scan warnings are dropped.
+    const pool = HashPool.create(this.params);
     const scanOpts = {
       cutter,
       cache,
+      pool,
       exclude: this.opts.exclude,
       onWarning: () => {},
       onRead: (n: number) => {
@@ -184,9 +187,13 @@ class ReceiverRun {
     };
     const name = this.rename;
     const scan = name ? describeOne(path.join(this.root, name), name, scanOpts) : scanTree(this.root, scanOpts);
-    for await (const e of scan) {
-      this.dest.set(e.path, e);
-      if (e.type === 'file') this.index.addFile(path.join(this.root, e.path), e);
+    try {
+      for await (const e of scan) {
+        this.dest.set(e.path, e);
+        if (e.type === 'file') this.index.addFile(path.join(this.root, e.path), e);
+      }
+    } finally {
+      await pool?.close();
     }
   }
 

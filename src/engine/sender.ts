@@ -1,6 +1,7 @@
 import { constants, fstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Cutter } from '../chunker/cdc.js';
+import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkList } from '../chunker/chunk-list.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { ChunkEncoder, type Compression } from '../codec/chunk-codec.js';
@@ -55,9 +56,11 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   let hadErrors = false;
   let sourceRead = 0;
   let aborted = false;
+  const pool = HashPool.create(opts.params);
   const scanOpts: ScanOptions = {
     cutter: new Cutter(opts.params),
     cache,
+    pool,
     exclude: opts.exclude,
     onRead: (n) => {
       sourceRead += n;
@@ -195,6 +198,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     throw err;
   } finally {
     files.closeAll();
+    await pool?.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, promises as fsp, type BigIntStats } from 'node:fs';
 import { chunkFd, scanBuffer } from '../chunker/chunk-file.js';
 import type { Cutter } from '../chunker/cdc.js';
+import type { HashPool } from '../chunker/hash-pool.js';
 import type { Warning } from '../engine/events.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from './entry.js';
@@ -16,7 +17,12 @@ export interface ScanOptions extends WalkOptions {
   onRead?: (bytes: number) => void;
   /** Reused by every file of a scan (see scanBuffer); made on first use. */
   buffer?: Buffer;
+  /** Worker threads that chunk files in parallel; without one, files are chunked in this thread. */
+  pool?: HashPool | null;
 }
+
+/** Files being described at once: enough to keep every worker of the pool busy. */
+const LOOKAHEAD = 32;
 
 /**
  * Walk a tree and describe every entry, chunking files the stat cache cannot vouch for. A file that
@@ -24,14 +30,20 @@ export interface ScanOptions extends WalkOptions {
  * torn read never becomes a manifest entry.
  */
 export async function* scanTree(root: string, opts: ScanOptions): AsyncGenerator<Entry> {
-  for await (const item of walkTree(root, opts)) {
-    try {
-      yield await describe(item.abs, item.rel, item.st, opts);
-    } catch (err) {
-      if (item.rel === '') throw err;
-      opts.onWarning(toWarning(err, item.rel));
-    }
+  type Outcome = { entry: Entry } | { error: unknown; rel: string };
+  const pending: Promise<Outcome>[] = [];
+  // Several files are described at once (in order of the walk, results in the same order), so
+  // the pool's workers chunk in parallel; outcomes never reject, errors are reported in turn.
+  async function* settle(o: Outcome): AsyncGenerator<Entry> {
+    if ('entry' in o) yield o.entry;
+    else if (o.rel === '') throw o.error;
+    else opts.onWarning(toWarning(o.error, o.rel));
   }
+  for await (const item of walkTree(root, opts)) {
+    pending.push(describe(item.abs, item.rel, item.st, opts).then((entry) => ({ entry }), (error: unknown) => ({ error, rel: item.rel })));
+    if (pending.length >= LOOKAHEAD) yield* settle(await pending.shift()!);
+  }
+  while (pending.length) yield* settle(await pending.shift()!);
 }
 
 /** The one-entry scan of a single path (a single-file source or destination); nothing if absent. */
@@ -59,6 +71,19 @@ function fileEntry(base: Omit<Entry, 'type'>, st: BigIntStats, chunks: Entry['ch
 }
 
 async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<Entry> {
+  if (opts.pool) {
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const r = await opts.pool.chunk(abs).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTFILE') throw new DsyncError('VANISHED', `${rel}: no longer a regular file; skipped`);
+        throw err;
+      });
+      opts.onRead?.(r.size);
+      if (r.stable) {
+        return { path: rel, type: 'file', mode: r.st.mode, mtimeNs: r.st.mtimeNs, size: r.size, chunks: r.chunks, stat: { ino: Number(r.st.ino), ctimeNs: r.st.ctimeNs } };
+      }
+    }
+    throw changing(rel);
+  }
   opts.buffer ??= scanBuffer(opts.cutter);
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     // O_NONBLOCK: if the file was swapped for a FIFO since lstat, opening it must not hang.
@@ -77,7 +102,11 @@ async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<En
       closeSync(fd);
     }
   }
-  throw new DsyncError('VANISHED', `${rel}: changed while being read (${READ_ATTEMPTS} attempts); skipped, the destination keeps its old version`);
+  throw changing(rel);
+}
+
+function changing(rel: string): DsyncError {
+  return new DsyncError('VANISHED', `${rel}: changed while being read (${READ_ATTEMPTS} attempts); skipped, the destination keeps its old version`);
 }
 
 export function toWarning(err: unknown, rel: string): Warning {

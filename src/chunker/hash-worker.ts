@@ -1,0 +1,39 @@
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { Cutter } from './cdc.js';
+import { chunkFd, scanBuffer } from './chunk-file.js';
+import type { ChunkParams } from './params.js';
+import type { ChunkJob, ChunkResult } from './hash-pool.js';
+
+/** A worker thread that chunks and hashes whole files for the HashPool. */
+let cutter: Cutter | null = null;
+let buf: Buffer | null = null;
+
+parentPort!.on('message', async (job: ChunkJob & { params: ChunkParams }) => {
+  cutter ??= new Cutter(job.params);
+  buf ??= scanBuffer(cutter);
+  let res: ChunkResult;
+  try {
+    const fd = openSync(job.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const before = fstatSync(fd, { bigint: true });
+      if (!before.isFile()) {
+        res = { id: job.id, error: 'ENOTFILE' };
+      } else {
+        const { chunks, size } = await chunkFd(fd, cutter, buf);
+        const after = fstatSync(fd, { bigint: true });
+        const stable = BigInt(size) === before.size && after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
+        const hashes = new Uint8Array(chunks.hashes).buffer;
+        const lengths = chunks.lengths.slice().buffer;
+        res = { id: job.id, stable, size, hashes, lengths, st: { mode: Number(after.mode & 0o7777n), mtimeNs: after.mtimeNs, ctimeNs: after.ctimeNs, ino: after.ino } };
+        parentPort!.postMessage(res, [hashes, lengths]);
+        return;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    res = { id: job.id, error: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
+  parentPort!.postMessage(res);
+});
