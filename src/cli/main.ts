@@ -27,6 +27,12 @@ export function parseCompression(s: string): Compression {
   return usage(`--compress takes auto, none or a level 1..19, not ${JSON.stringify(s)}`);
 }
 
+function parseSeconds(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0) usage(`${flag} takes a number of seconds, not ${JSON.stringify(s)}`);
+  return n;
+}
+
 export function parseChunkSizes(s: string): ChunkParams {
   const parts = s.split('/').map(parseSize);
   if (parts.length !== 3 || parts.some((p) => p === null)) usage(`--chunk-size takes MIN/AVG/MAX like 16K/64K/256K, not ${JSON.stringify(s)}`);
@@ -47,6 +53,7 @@ interface SyncFlags {
   remoteCmd: string;
   rsh?: string;
   acceptNewHostKey?: boolean;
+  waitLock: string;
 }
 
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
@@ -79,6 +86,7 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
     .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
     .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
+    .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
     .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
     .action(async (src: string, dst: string, flags: SyncFlags) => {
       const options = {
@@ -89,6 +97,7 @@ function buildProgram(setCode: (code: number) => void): Command {
         compression: parseCompression(flags.compress),
         filters: [],
         reportItems: !!(flags.verbose || flags.json || flags.dryRun),
+        waitLock: parseSeconds('--wait-lock', flags.waitLock),
       };
       const s = parseEndpoint(src);
       const d = parseEndpoint(dst);

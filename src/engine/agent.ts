@@ -41,7 +41,7 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
     const exclude = compileFilters(o.filters);
     if (hello.role === 'receiver') {
-      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, reporter });
+      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, waitLock: o.waitLock, reporter });
     } else {
       await runSender(peer, { root, params: o.params, compression: o.compression, exclude, reporter });
     }

@@ -14,6 +14,7 @@ import type { Peer } from '../protocol/peer.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
+import { DestLock } from '../receiver/lock.js';
 import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
 import { BLOCK, signature } from '../codec/delta.js';
@@ -28,6 +29,7 @@ export interface ReceiverOptions {
   deleteExtra: boolean;
   dryRun: boolean;
   exclude?: (rel: string, isDir: boolean) => boolean;
+  waitLock: number; // seconds to wait for another run on the same destination
   reporter: Reporter;
 }
 
@@ -82,7 +84,24 @@ class ReceiverRun {
   async run(): Promise<RunStats> {
     await this.resolveTarget();
     this.state = StateDir.for(this.root);
-    if (!this.opts.dryRun) await this.state.create();
+    let lock: DestLock | null = null;
+    if (!this.opts.dryRun) {
+      try {
+        lock = await DestLock.acquire(this.state.lockFile, this.root, this.opts.waitLock);
+      } catch (err) {
+        throw fsError(err, `cannot lock ${this.root} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
+      }
+    }
+    try {
+      if (lock) await this.state.create();
+      return await this.runLocked();
+    } finally {
+      await lock?.release();
+      if (lock) await this.state.removeIfEmpty();
+    }
+  }
+
+  private async runLocked(): Promise<RunStats> {
     this.chain(() => this.scanDestination());
     try {
       await this.receive();
@@ -109,7 +128,7 @@ class ReceiverRun {
     } finally {
       this.assembly.close();
     }
-    if (!this.opts.dryRun) await this.state.remove();
+    if (!this.opts.dryRun) await this.state.removeStaging();
     await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
     return this.stats;
   }

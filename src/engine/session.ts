@@ -63,7 +63,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     }
     const exclude = compileFilters(options.filters);
     const stats = pull
-      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, exclude, reporter: local })
+      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, exclude, waitLock: options.waitLock, reporter: local })
       : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, exclude, reporter: local });
     peer.end();
     const worst = worstWarning(codes);

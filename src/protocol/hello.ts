@@ -11,6 +11,7 @@ export interface RunOptions {
   compression: Compression;
   filters: string[]; // filter rules, in order (see filter.ts)
   reportItems: boolean; // the client shows each change (-v, --json, --dry-run): send item events
+  waitLock: number; // seconds to wait for another run on the destination to finish
 }
 
 export interface Hello {
@@ -48,12 +49,14 @@ export function parseHello(body: Record<string, unknown>): Hello {
   if (c?.kind === 'none' || c?.kind === 'auto') compression = { kind: c.kind };
   else if (c?.kind === 'level' && Number.isInteger(c.level) && (c.level as number) >= 1 && (c.level as number) <= 19) compression = { kind: 'level', level: c.level as number };
   else return bad('compression');
+  const waitLock = o.waitLock;
+  if (typeof waitLock !== 'number' || !Number.isFinite(waitLock) || waitLock < 0 || waitLock > 7 * 86400) bad('waitLock');
   const filters = o.filters;
   if (!Array.isArray(filters) || filters.length > 10000 || !filters.every((f) => typeof f === 'string' && f.length <= 4096)) bad('filters');
   return {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, params, compression, filters: filters as string[] },
   };
 }

@@ -38,7 +38,17 @@ export class StateDir {
     return path.join(this.staging, String(idx % STAGING_FANOUT), `f${idx}`);
   }
 
-  async remove(): Promise<void> {
-    await fsp.rm(this.dir, { recursive: true, force: true });
+  get lockFile(): string {
+    return path.join(this.dir, 'lock');
+  }
+
+  /** Remove the staging area (under the lock); the directory itself goes once the lock is released. */
+  async removeStaging(): Promise<void> {
+    await fsp.rm(this.staging, { recursive: true, force: true });
+  }
+
+  /** Remove the state directory if nothing is left in it (another run may hold a new lock there). */
+  async removeIfEmpty(): Promise<void> {
+    await fsp.rmdir(this.dir).catch(() => {});
   }
 }

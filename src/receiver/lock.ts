@@ -1,0 +1,85 @@
+import { constants, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdirp } from '../util/mkdirp.js';
+import { DsyncError } from '../errors/dsync-error.js';
+
+interface Holder {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+const POLL_MS = 200;
+
+/**
+ * One run at a time per destination: a lock file created with O_EXCL in the destination's state
+ * directory. A lock whose owner is gone (same host, process no longer alive) is taken over; one
+ * held by a live process is waited for up to `waitSeconds`, then refused with who holds it.
+ */
+export class DestLock {
+  private constructor(private readonly file: string) {}
+
+  static async acquire(file: string, dest: string, waitSeconds: number): Promise<DestLock> {
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const me: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      try {
+        const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+        try {
+          await fh.writeFile(JSON.stringify(me));
+        } finally {
+          await fh.close();
+        }
+        return new DestLock(file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          await mkdirp(path.dirname(file), 0o700); // the last run removed the state directory
+          continue;
+        }
+        if (code !== 'EEXIST') throw err;
+      }
+      const holder = await readHolder(file);
+      if (holder === 'gone') continue;
+      if (!holder || isStale(holder)) {
+        // Take over a lock left by a dead run (or a torn lock file): remove it and try again.
+        // Two runs racing here both unlink, and O_EXCL lets only one of them create the new one.
+        await fsp.rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new DsyncError('LOCKED', `destination ${dest} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.since}; wait for it or use --wait-lock SECONDS`);
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  async release(): Promise<void> {
+    await fsp.rm(this.file, { force: true });
+  }
+}
+
+/** The lock's holder; 'gone' if the lock vanished meanwhile; null if it is unreadable and old. */
+async function readHolder(file: string): Promise<Holder | 'gone' | null> {
+  try {
+    const h = JSON.parse(await fsp.readFile(file, 'utf8')) as Holder;
+    if (Number.isInteger(h.pid) && typeof h.host === 'string') return h;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+  }
+  // Torn or empty: its writer may be writing it right now, so it only counts as stale when old.
+  const st = await fsp.stat(file).catch(() => null);
+  if (!st) return 'gone';
+  return Date.now() - st.mtimeMs < 5000 ? { pid: 0, host: '?', since: 'a moment ago' } : null;
+}
+
+function isStale(h: Holder): boolean {
+  if (h.host !== os.hostname() || h.pid === 0) return false; // cannot tell for another host
+  try {
+    process.kill(h.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
