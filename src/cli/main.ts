@@ -3,6 +3,7 @@ import { DEFAULT_PARAMS, validateParams, type ChunkParams } from '../chunker/par
 import type { Compression } from '../codec/chunk-codec.js';
 import { runAgent } from '../engine/agent.js';
 import { parseEndpoint, type Endpoint } from '../engine/endpoint.js';
+import { parseRule, rulesFromFile } from '../engine/filter.js';
 import { runSync } from '../engine/session.js';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { EXIT } from '../errors/exit-codes.js';
@@ -59,7 +60,38 @@ interface SyncFlags {
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
 let current: CliReporter | null = null;
 
+/**
+ * DSYNC_<OPTION> environment variables for every option not given on the command line (a CI
+ * secret store or a cron wrapper can set them): DSYNC_DELETE=1, DSYNC_SSH_CONFIG=..., DSYNC_PROGRESS=0.
+ * Booleans take 1/true/yes or 0/false/no; DSYNC_EXCLUDE and DSYNC_INCLUDE take one pattern a line.
+ */
+export function envName(attribute: string): string {
+  return `DSYNC_${attribute.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function applyEnv(cmd: Command, rules: string[]): void {
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    const name = envName(key);
+    const raw = process.env[name];
+    if (raw === undefined || !['default', undefined].includes(cmd.getOptionValueSource(key))) continue;
+    if (key === 'exclude' || key === 'include' || key === 'excludeFrom') {
+      for (const v of raw.split('\n').filter(Boolean)) {
+        if (key === 'excludeFrom') rules.push(...rulesFromFile(v));
+        else rules.push(`${key === 'include' ? '+' : '-'} ${v}`);
+      }
+    } else if (opt.required || opt.optional) {
+      cmd.setOptionValueWithSource(key, raw, 'env');
+    } else {
+      const v = raw.trim().toLowerCase();
+      if (!['1', 'true', 'yes', '0', 'false', 'no', ''].includes(v)) usage(`${name} must be 1/true/yes or 0/false/no, not ${JSON.stringify(raw)}`);
+      cmd.setOptionValueWithSource(key, ['1', 'true', 'yes'].includes(v), 'env');
+    }
+  }
+}
+
 function buildProgram(setCode: (code: number) => void): Command {
+  const rules: string[] = []; // filter rules in command-line order (first match wins)
   const program = new Command('dsync')
     .description('Keep datasets in sync between machines: content-defined chunks, only missing data on the wire.')
     .version(VERSION, '-V, --version')
@@ -86,6 +118,15 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
     .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
     .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
+    .option('--exclude <pattern>', 'leave out paths matching this glob (repeatable; neither sent nor deleted)', (v: string) => {
+      rules.push(`- ${v}`);
+    })
+    .option('--include <pattern>', 'keep paths matching this glob even if a later --exclude matches (repeatable)', (v: string) => {
+      rules.push(`+ ${v}`);
+    })
+    .option('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', (v: string) => {
+      rules.push(...rulesFromFile(v));
+    })
     .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
     .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
     .action(async (src: string, dst: string, flags: SyncFlags) => {
@@ -95,10 +136,11 @@ function buildProgram(setCode: (code: number) => void): Command {
         destIsDir: false,
         params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
         compression: parseCompression(flags.compress),
-        filters: [],
+        filters: rules,
         reportItems: !!(flags.verbose || flags.json || flags.dryRun),
         waitLock: parseSeconds('--wait-lock', flags.waitLock),
       };
+      for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
       const s = parseEndpoint(src);
       const d = parseEndpoint(dst);
       options.destIsDir = d.dirHint;
@@ -116,6 +158,10 @@ function buildProgram(setCode: (code: number) => void): Command {
       reporter.summary(result.stats, result.exitCode);
       setCode(result.exitCode);
     });
+
+  const sync = program.commands.find((c) => c.name() === 'sync')!;
+  sync.hook('preAction', (cmd) => applyEnv(cmd, rules));
+  for (const opt of sync.options) opt.description += ` [env ${envName(opt.attributeName())}]`;
 
   program
     .command('agent', { hidden: true })

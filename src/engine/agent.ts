@@ -6,7 +6,6 @@ import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } 
 import { Peer } from '../protocol/peer.js';
 import { VERSION } from '../version.js';
 import type { Reporter } from './events.js';
-import { compileFilters } from './filter.js';
 import { runReceiver } from './receiver.js';
 import { runSender } from './sender.js';
 
@@ -39,11 +38,10 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     const o = hello.options;
     // A remote path is relative to the login directory, and ~ means it, as with rsync and scp.
     const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
-    const exclude = compileFilters(o.filters);
     if (hello.role === 'receiver') {
-      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, exclude, waitLock: o.waitLock, reporter });
+      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, filters: o.filters, waitLock: o.waitLock, reporter });
     } else {
-      await runSender(peer, { root, params: o.params, compression: o.compression, exclude, reporter });
+      await runSender(peer, { root, params: o.params, compression: o.compression, filters: o.filters, reporter });
     }
     peer.end();
     return 0;

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import picomatch from 'picomatch';
+import { DsyncError } from '../errors/dsync-error.js';
 
 /**
  * Filter rules, rsync style: "- PATTERN" excludes, "+ PATTERN" includes, the first rule that
@@ -18,7 +21,7 @@ interface Rule {
 
 export function parseRule(rule: string): Rule {
   const m = /^([+-]) (.+)$/.exec(rule);
-  if (!m) throw new Error(`bad filter rule ${JSON.stringify(rule)}`);
+  if (!m) throw new DsyncError('USAGE', `bad filter rule ${JSON.stringify(rule)}`);
   let pat = m[2]!;
   const dirOnly = pat.endsWith('/');
   if (dirOnly) pat = pat.slice(0, -1);
@@ -39,4 +42,36 @@ export function compileFilters(rules: string[]): Exclude | undefined {
     }
     return false;
   };
+}
+
+export const IGNORE_FILE = '.dsyncignore';
+
+/**
+ * Rules from a pattern file: one pattern a line, excluded; `!pattern` includes; blank lines and
+ * `#` comments are skipped (the format of --exclude-from and of .dsyncignore).
+ */
+export function rulesFromText(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => (l.startsWith('!') ? `+ ${l.slice(1)}` : `- ${l}`));
+}
+
+export function rulesFromFile(file: string): string[] {
+  try {
+    return rulesFromText(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new DsyncError('USAGE', `cannot read filter file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** The .dsyncignore rules at the root of a source directory (none if there is no such file). */
+export function ignoreRules(root: string): string[] {
+  const file = path.join(root, IGNORE_FILE);
+  try {
+    return rulesFromText(readFileSync(file, 'utf8'));
+  } catch {
+    return [];
+  }
 }

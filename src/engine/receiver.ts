@@ -19,6 +19,7 @@ import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
 import { BLOCK, signature } from '../codec/delta.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
+import { compileFilters, type Exclude } from './filter.js';
 import { decide } from './plan.js';
 import { fsyncFiles, syncFilesystem } from '../util/durable.js';
 import { mkdirp } from '../util/mkdirp.js';
@@ -28,7 +29,7 @@ export interface ReceiverOptions {
   destIsDir: boolean; // the user wrote DST/ : a single source file goes inside it
   deleteExtra: boolean;
   dryRun: boolean;
-  exclude?: (rel: string, isDir: boolean) => boolean;
+  filters: string[]; // rules from the command line; the source's .dsyncignore rules are added
   waitLock: number; // seconds to wait for another run on the same destination
   reporter: Reporter;
 }
@@ -43,7 +44,8 @@ const MAX_REFETCH = 3;
  */
 export async function runReceiver(peer: Peer, opts: ReceiverOptions): Promise<RunStats> {
   const begin = decodeManifestBegin((await peer.expect(MSG.MANIFEST_BEGIN)).payload);
-  const run = new ReceiverRun(peer, opts, begin.params, begin.singleFile);
+  const exclude = compileFilters([...opts.filters, ...begin.filters]);
+  const run = new ReceiverRun(peer, opts, begin.params, begin.singleFile, exclude);
   return run.run();
 }
 
@@ -77,6 +79,7 @@ class ReceiverRun {
     private readonly opts: ReceiverOptions,
     private readonly params: ChunkParams,
     private readonly singleFile: boolean,
+    private readonly exclude: Exclude | undefined,
   ) {
     this.assembly = new Assembly(this.index, this.stats);
   }
@@ -198,7 +201,7 @@ class ReceiverRun {
       cutter,
       cache,
       pool,
-      exclude: this.opts.exclude,
+      exclude: this.exclude,
       onWarning: () => {},
       onRead: (n: number) => {
         this.stats.destRead += n;

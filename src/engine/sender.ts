@@ -14,12 +14,13 @@ import type { Peer } from '../protocol/peer.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import type { Reporter, RunStats } from './events.js';
+import { compileFilters, ignoreRules } from './filter.js';
 
 export interface SenderOptions {
   root: string;
   params: ChunkParams;
   compression: Compression;
-  exclude?: (rel: string, isDir: boolean) => boolean;
+  filters: string[]; // rules from the command line (see filter.ts)
   reporter: Reporter;
 }
 
@@ -56,12 +57,14 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   let hadErrors = false;
   let sourceRead = 0;
   let aborted = false;
+  const ownRules = singleFile ? [] : ignoreRules(real);
+  const exclude = compileFilters([...opts.filters, ...ownRules]);
   const pool = HashPool.create(opts.params);
   const scanOpts: ScanOptions = {
     cutter: new Cutter(opts.params),
     cache,
     pool,
-    exclude: opts.exclude,
+    exclude,
     onRead: (n) => {
       sourceRead += n;
     },
@@ -71,7 +74,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     },
   };
 
-  await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile }));
+  await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile, filters: ownRules }));
 
   const sendManifest = async () => {
     opts.reporter.phase('scanning');

@@ -9,7 +9,6 @@ import type { Connection } from '../transport/connection.js';
 import { VERSION } from '../version.js';
 import type { Endpoint } from './endpoint.js';
 import { worstWarning, type ItemEvent, type Reporter, type RunStats, type Warning } from './events.js';
-import { compileFilters } from './filter.js';
 import { runReceiver } from './receiver.js';
 import { runSender } from './sender.js';
 
@@ -61,10 +60,9 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     if (version !== PROTOCOL_VERSION) {
       throw new DsyncError('PROTOCOL_VERSION', `${conn.label} runs dsync ${String(body.dsyncVersion)} (protocol ${version}), this is dsync ${VERSION} (protocol ${PROTOCOL_VERSION}); install the same version on both sides`);
     }
-    const exclude = compileFilters(options.filters);
     const stats = pull
-      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, exclude, waitLock: options.waitLock, reporter: local })
-      : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, exclude, reporter: local });
+      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, filters: options.filters, waitLock: options.waitLock, reporter: local })
+      : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, filters: options.filters, reporter: local });
     peer.end();
     const worst = worstWarning(codes);
     return { stats, exitCode: worst ? EXIT[worst] : EXIT.OK };

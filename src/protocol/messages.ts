@@ -92,12 +92,15 @@ export function decodeError(payload: Buffer): DsyncError {
 export interface ManifestBegin {
   params: ChunkParams;
   singleFile: boolean; // the source is one file, not a directory
+  filters: string[]; // the source's own filter rules (.dsyncignore), which the receiver honours too
 }
 
 export function encodeManifestBegin(m: ManifestBegin): Buffer {
   const w = new Writer();
   encodeParams(w, m.params);
-  return w.u8(m.singleFile ? 1 : 0).finish();
+  w.u8(m.singleFile ? 1 : 0).uvar(m.filters.length);
+  for (const f of m.filters) w.str(f);
+  return w.finish();
 }
 
 export function decodeManifestBegin(payload: Buffer): ManifestBegin {
@@ -105,8 +108,15 @@ export function decodeManifestBegin(payload: Buffer): ManifestBegin {
   const params = decodeParams(r);
   const flags = r.u8();
   if (flags > 1) r.fail(`unknown flags ${flags}`);
+  const n = r.uvar(10_000);
+  const filters: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = r.str(4096);
+    if (!/^[+-] ./.test(f)) r.fail(`bad filter rule ${JSON.stringify(f)}`);
+    filters.push(f);
+  }
   r.end();
-  return { params, singleFile: flags === 1 };
+  return { params, singleFile: flags === 1, filters };
 }
 
 /** MANIFEST_END flags: the source had read errors, so the receiver must not delete anything. */
