@@ -34,6 +34,7 @@ export interface RunStats {
   bytesSent: number; // raw chunk bytes that had to be transferred
   wireBytes: number; // encoded chunk payload bytes received
   warnings: number;
+  chunksResumed: number; // chunks an interrupted run had received, found again in its staging
   sourceRead: number; // file bytes the sender had to read to chunk them (stat cache misses)
   destRead: number; // the same on the receiver's side
 }
@@ -42,7 +43,7 @@ export function emptyStats(): RunStats {
   return {
     entries: 0, files: 0, bytes: 0, created: 0, changed: 0, metaOnly: 0, deleted: 0, chunksTotal: 0,
     chunksLocal: 0, chunksSent: 0, bytesLocal: 0, bytesSent: 0, wireBytes: 0, warnings: 0,
-    sourceRead: 0, destRead: 0,
+    chunksResumed: 0, sourceRead: 0, destRead: 0,
   };
 }
 

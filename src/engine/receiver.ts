@@ -14,6 +14,7 @@ import type { Peer } from '../protocol/peer.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
+import { Journal } from '../receiver/journal.js';
 import { DestLock } from '../receiver/lock.js';
 import { StateDir } from '../receiver/state-dir.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
@@ -96,7 +97,10 @@ class ReceiverRun {
       }
     }
     try {
-      if (lock) await this.state.create();
+      if (lock) {
+        await this.state.create();
+        this.assembly.journal = new Journal(this.state.journal, this.state.staging);
+      }
       return await this.runLocked();
     } finally {
       await lock?.release();
@@ -217,6 +221,8 @@ class ReceiverRun {
     } finally {
       await pool?.close();
     }
+    // What an interrupted run already received is data this run has too.
+    if (!this.opts.dryRun) this.stats.chunksResumed = Journal.reuse(this.state.prevJournal, this.state.prevStaging, this.index, this.params.max);
   }
 
   private async receive(): Promise<void> {

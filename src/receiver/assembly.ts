@@ -5,6 +5,7 @@ import { nsToSeconds, type Entry } from '../manifest/entry.js';
 import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
 import type { ChunkIndex } from './chunk-index.js';
+import type { Journal } from './journal.js';
 
 const CREATE_CONCURRENCY = 16;
 
@@ -42,6 +43,9 @@ export class Assembly {
   private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   private readonly writes = new FdCache(constants.O_WRONLY, 64);
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
+
+  /** Set once staging exists: every chunk written is journaled for a run after an interruption. */
+  journal: Journal | null = null;
 
   constructor(
     private readonly index: ChunkIndex,
@@ -103,7 +107,7 @@ export class Assembly {
   private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
     const buf = this.index.get(key)?.length === length ? this.readLocal(key) : null;
     if (!buf) return false;
-    await this.write(slot, buf);
+    await this.write(slot, buf, key);
     return true;
   }
 
@@ -115,7 +119,7 @@ export class Assembly {
     let indexed = false;
     for (const slot of slots) {
       if (slot.file.state !== 'filling') continue;
-      await this.write(slot, data);
+      await this.write(slot, data, key);
       if (!indexed) {
         // Later files needing this chunk copy it from here instead of asking again.
         this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length });
@@ -149,11 +153,12 @@ export class Assembly {
     return this.pending.has(key);
   }
 
-  private async write(slot: Slot, data: Buffer): Promise<void> {
+  private async write(slot: Slot, data: Buffer, key: string): Promise<void> {
     const { file } = slot;
     await file.created;
     if (file.state !== 'filling') return;
     pwriteFull(this.writes.get(file.staged), data, slot.offset);
+    this.journal?.record(key, file.staged, slot.offset, data.length);
     file.remaining--;
     if (file.remaining === 0) await this.finish(file);
   }
@@ -171,5 +176,7 @@ export class Assembly {
   close(): void {
     this.reads.closeAll();
     this.writes.closeAll();
+    this.journal?.close();
+    this.journal = null;
   }
 }

@@ -1,4 +1,4 @@
-import { constants, promises as fsp } from 'node:fs';
+import { constants, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdirp } from '../util/mkdirp.js';
@@ -78,8 +78,14 @@ function isStale(h: Holder): boolean {
   if (h.host !== os.hostname() || h.pid === 0) return false; // cannot tell for another host
   try {
     process.kill(h.pid, 0);
-    return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  // A killed run can linger as a zombie until it is reaped: it holds nothing any more.
+  try {
+    const stat = readFileSync(`/proc/${h.pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }

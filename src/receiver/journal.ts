@@ -1,0 +1,50 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { ChunkIndex } from './chunk-index.js';
+
+/**
+ * An append-only record of every chunk written into staging: `hash file offset length` a line,
+ * file relative to the staging directory. A later run after an interruption indexes these chunks
+ * as data it already has, so only what never arrived is sent again. The journal is only a hint:
+ * a torn last line is skipped and every chunk is re-verified against its hash before use.
+ */
+export class Journal {
+  private readonly fd: number;
+
+  constructor(
+    file: string,
+    private readonly staging: string,
+  ) {
+    this.fd = openSync(file, 'a', 0o600);
+  }
+
+  record(key: string, file: string, offset: number, length: number): void {
+    const rel = path.relative(this.staging, file);
+    writeSync(this.fd, `${Buffer.from(key, 'latin1').toString('hex')} ${rel} ${offset} ${length}\n`);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** Index the chunks an interrupted run journaled (those the destination does not hold anyway). */
+  static reuse(file: string, staging: string, index: ChunkIndex, maxChunk: number): number {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      return 0;
+    }
+    let n = 0;
+    for (const line of text.split('\n')) {
+      const m = /^([0-9a-f]{64}) (\d{1,4}\/f\d{1,12}) (\d{1,15}) (\d{1,9})$/.exec(line);
+      if (!m) continue; // torn or foreign line
+      const key = Buffer.from(m[1]!, 'hex').toString('latin1');
+      const length = Number(m[4]);
+      if (length === 0 || length > maxChunk || index.get(key)) continue;
+      index.set(key, { file: path.join(staging, m[2]!), offset: Number(m[3]), length });
+      n++;
+    }
+    return n;
+  }
+}
