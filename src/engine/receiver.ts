@@ -61,6 +61,7 @@ class ReceiverRun {
   private readonly staged = new Map<number, StagedFile>();
   private readonly counted = new Set<string>(); // dry run: chunks already counted as sent
   private readonly refetches = new Map<string, number>();
+  private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
   private dest = new Map<string, Entry>();
   private root = '';
   private rename: string | null = null; // single-file source: the name it gets in the destination
@@ -121,7 +122,7 @@ class ReceiverRun {
         dest: this.dest,
         deleteExtra: this.opts.deleteExtra && !this.singleFile && !this.sourceHadErrors,
         dryRun: this.opts.dryRun,
-        tmpPath: (idx) => this.state.stagedPath(idx),
+        tmpPath: (idx) => this.state.linkPath(idx),
         reporter: this.opts.reporter,
         stats: this.stats,
       });
@@ -222,7 +223,7 @@ class ReceiverRun {
       await pool?.close();
     }
     // What an interrupted run already received is data this run has too.
-    if (!this.opts.dryRun) this.stats.chunksResumed = Journal.reuse(this.state.prevJournal, this.state.prevStaging, this.index, this.params.max);
+    if (!this.opts.dryRun) this.stats.chunksResumed = Journal.reuse(this.state.journal, this.state.staging, this.index, this.params.max);
   }
 
   private async receive(): Promise<void> {
@@ -351,7 +352,10 @@ class ReceiverRun {
 
   private async stage(idx: number, e: Entry): Promise<StagedFile> {
     try {
-      const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(idx));
+      const digest = fileDigest(e).toString('hex');
+      const copy = this.stagedNames.get(digest) ?? 0;
+      this.stagedNames.set(digest, copy + 1);
+      const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(digest, copy));
       const bases = want.length ? this.baseFinder(e) : null;
       const wanted = new Set(want.map((w) => w.index));
       for (const w of want) {

@@ -55,7 +55,8 @@ export class Assembly {
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
   async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
     const created = this.creating.run(async () => {
-      const fh = await fsp.open(staged, 'w', 0o600);
+      // No O_TRUNC: a file an interrupted run staged under this name keeps what it already holds.
+      const fh = await fsp.open(staged, constants.O_WRONLY | constants.O_CREAT, 0o600);
       try {
         await fh.truncate(entry.size);
       } finally {
@@ -105,8 +106,15 @@ export class Assembly {
 
   /** Copy a chunk the receiver already holds; false if it is not there or no longer matches. */
   private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
-    const buf = this.index.get(key)?.length === length ? this.readLocal(key) : null;
+    const loc = this.index.get(key);
+    if (loc?.length !== length) return false;
+    await slot.file.created;
+    const buf = this.readLocal(key);
     if (!buf) return false;
+    if (loc.file === slot.file.staged && loc.offset === slot.offset) {
+      await this.filled(slot.file); // staged here by an interrupted run, and still intact
+      return true;
+    }
     await this.write(slot, buf, key);
     return true;
   }
@@ -159,6 +167,10 @@ export class Assembly {
     if (file.state !== 'filling') return;
     pwriteFull(this.writes.get(file.staged), data, slot.offset);
     this.journal?.record(key, file.staged, slot.offset, data.length);
+    await this.filled(file);
+  }
+
+  private async filled(file: StagedFile): Promise<void> {
     file.remaining--;
     if (file.remaining === 0) await this.finish(file);
   }

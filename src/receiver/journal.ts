@@ -27,7 +27,7 @@ export class Journal {
     closeSync(this.fd);
   }
 
-  /** Index the chunks an interrupted run journaled (those the destination does not hold anyway). */
+  /** Index the chunks earlier (interrupted) runs journaled that the destination does not hold. */
   static reuse(file: string, staging: string, index: ChunkIndex, maxChunk: number): number {
     let text: string;
     try {
@@ -37,7 +37,7 @@ export class Journal {
     }
     let n = 0;
     for (const line of text.split('\n')) {
-      const m = /^([0-9a-f]{64}) (\d{1,4}\/f\d{1,12}) (\d{1,15}) (\d{1,9})$/.exec(line);
+      const m = /^([0-9a-f]{64}) ([0-9a-f]{2}\/[0-9a-f]{64}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line);
       if (!m) continue; // torn or foreign line
       const key = Buffer.from(m[1]!, 'hex').toString('latin1');
       const length = Number(m[4]);

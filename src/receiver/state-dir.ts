@@ -3,25 +3,20 @@ import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { mkdirp } from '../util/mkdirp.js';
 
-const STAGING_FANOUT = 64;
 
 /**
  * The receiver's working area for one destination: a hidden sibling `.<name>.dsync/` next to the
  * destination, so it is on the same filesystem (staged files are renamed into place) yet outside
- * the tree that training jobs list. It holds the lock, the staging area and its journal, and the
- * staging area and journal of an interrupted run (`*.prev`) until a run succeeds.
+ * the tree that training jobs list. It holds the lock, the staging area and its journal; what an
+ * interrupted run staged stays there (files are named by content) for the next run to finish.
  */
 export class StateDir {
   readonly staging: string;
   readonly journal: string;
-  readonly prevStaging: string;
-  readonly prevJournal: string;
 
   constructor(readonly dir: string) {
     this.staging = path.join(dir, 'staging');
     this.journal = path.join(dir, 'journal');
-    this.prevStaging = path.join(dir, 'staging.prev');
-    this.prevJournal = path.join(dir, 'journal.prev');
   }
 
   static for(destRoot: string): StateDir {
@@ -33,45 +28,41 @@ export class StateDir {
     return path.join(this.dir, 'lock');
   }
 
-  /**
-   * Make a fresh staging area (under the lock). What an interrupted run left is moved aside, so its
-   * journaled chunks can be reused and are never overwritten by this run's staged files.
-   */
+  /** Make the staging area (under the lock), keeping whatever an interrupted run left in it. */
   async create(): Promise<void> {
     try {
-      if (await exists(this.staging)) {
-        await fsp.rm(this.prevStaging, { recursive: true, force: true });
-        await fsp.rm(this.prevJournal, { force: true });
-        await fsp.rename(this.staging, this.prevStaging);
-        await fsp.rename(this.journal, this.prevJournal).catch(() => {});
-      }
-      await fsp.rm(this.journal, { force: true });
       await mkdirp(this.staging, 0o700);
-      for (let i = 0; i < STAGING_FANOUT; i++) await fsp.mkdir(path.join(this.staging, String(i)), { mode: 0o700 });
+      for (let i = 0; i < 256; i++) {
+        await fsp.mkdir(path.join(this.staging, i.toString(16).padStart(2, '0')), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
+      }
     } catch (err) {
       throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
     }
   }
 
-  /** Staged files are spread over subdirectories so that creating them can run in parallel. */
-  stagedPath(idx: number): string {
-    return path.join(this.staging, String(idx % STAGING_FANOUT), `f${idx}`);
+  /**
+   * A staged file is named by the digest of its content (`copy` tells apart identical files of one
+   * run), so a run after an interruption finds its own partial files again. Names are spread over
+   * 256 subdirectories so that creating them can run in parallel.
+   */
+  stagedPath(digestHex: string, copy = 0): string {
+    return path.join(this.staging, digestHex.slice(0, 2), copy ? `${digestHex}.${copy}` : digestHex);
   }
 
-  /** After success: staging, journal and anything an interrupted run left (under the lock). */
+  /** Where a symlink is made before it is renamed into place. */
+  linkPath(idx: number): string {
+    return path.join(this.staging, `link-${idx}`);
+  }
+
+  /** After success: staging and journal (under the lock). */
   async removeStaging(): Promise<void> {
-    for (const p of [this.staging, this.prevStaging, this.journal, this.prevJournal]) await fsp.rm(p, { recursive: true, force: true });
+    for (const p of [this.staging, this.journal]) await fsp.rm(p, { recursive: true, force: true });
   }
 
   /** Remove the state directory if nothing is left in it (another run may hold a new lock there). */
   async removeIfEmpty(): Promise<void> {
     await fsp.rmdir(this.dir).catch(() => {});
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fsp.access(p).then(
-    () => true,
-    () => false,
-  );
 }
