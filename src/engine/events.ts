@@ -6,6 +6,8 @@ export interface Warning {
   code: ErrorCode;
   message: string;
   path?: string;
+  /** Dealt with within the run (e.g. a damaged chunk sent again): reported, not an error. */
+  recovered?: boolean;
 }
 
 export type ItemAction = 'new' | 'changed' | 'meta' | 'deleted';

@@ -61,6 +61,7 @@ class ReceiverRun {
   private readonly staged = new Map<number, StagedFile>();
   private readonly counted = new Set<string>(); // dry run: chunks already counted as sent
   private readonly refetches = new Map<string, number>();
+  private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
   private dest = new Map<string, Entry>();
   private root = '';
@@ -228,6 +229,7 @@ class ReceiverRun {
 
   private async receive(): Promise<void> {
     let manifestDone = false;
+    let sendEnded = false;
     for (;;) {
       const f = await this.peer.next();
       if (!f) throw new DsyncError('CONN_LOST', `connection to ${this.peer.label} closed before the transfer finished`);
@@ -271,22 +273,28 @@ class ReceiverRun {
         }
         case MSG.CHUNK:
           await this.onChunk(f.payload);
+          if (sendEnded && this.assembly.outstanding === 0) return;
           break;
         case MSG.CHUNK_MISSING: {
           const { hash, reason } = decodeChunkMissing(f.payload);
           for (const file of await this.assembly.fail(hash.toString('latin1'), reason)) {
             this.warn('VANISHED', `${file.entry.path}: not updated, ${reason}`, file.entry.path);
           }
+          if (sendEnded && this.assembly.outstanding === 0) return;
           break;
         }
         case MSG.SEND_END:
           if (!manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer before the end of the manifest');
           await this.planning;
           this.stats.sourceRead = Number(decodeJson(f.payload, 'transfer end').sourceRead) || 0;
-          if (this.assembly.outstanding) {
+          // Every want sent before WANT_END is answered; only chunks asked for again (damaged in
+          // transit) may still be on their way.
+          if (this.assembly.outstanding > this.refetching.size) {
             throw new DsyncError('PROTOCOL', `${this.peer.label} ended the transfer with ${this.assembly.outstanding} chunks still missing`);
           }
-          return;
+          if (this.assembly.outstanding === 0) return;
+          sendEnded = true;
+          break;
         default:
           throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${this.peer.label}`);
       }
@@ -439,10 +447,12 @@ class ReceiverRun {
       const n = (this.refetches.get(key) ?? 0) + 1;
       this.refetches.set(key, n);
       if (n > MAX_REFETCH) throw new DsyncError('PROTOCOL', `a chunk from ${this.peer.label} failed verification ${n} times`);
-      this.opts.reporter.warning({ code: 'PARTIAL', message: 'a chunk failed verification and is being sent again' });
+      this.opts.reporter.warning({ code: 'PROTOCOL', message: 'a chunk failed verification and is being sent again', recovered: true });
+      this.refetching.add(key);
       await this.peer.send(MSG.WANT, encodeWant([{ hash: chunk.hash }])); // whole, no delta this time
       return;
     }
+    this.refetching.delete(key);
     this.opts.reporter.progress({ bytes: data.length, wire: payload.length });
     try {
       await this.assembly.deliver(key, data);

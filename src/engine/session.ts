@@ -42,7 +42,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     progress: (d) => reporter.progress(d),
     phase: (p) => reporter.phase(p),
     warning(w) {
-      codes.push(w.code);
+      if (!w.recovered) codes.push(w.code);
       reporter.warning(w);
     },
   };

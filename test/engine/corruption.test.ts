@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Transform } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
+import { nullReporter, type Reporter, type Warning } from '../../src/engine/events.js';
+import { runReceiver } from '../../src/engine/receiver.js';
+import { runSender } from '../../src/engine/sender.js';
+import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
+import { MSG } from '../../src/protocol/messages.js';
+import { Peer } from '../../src/protocol/peer.js';
+import { scratch } from '../helpers/cli.js';
+
+/** Sender and receiver in one process over in-memory streams, with `tamper` on the data path. */
+async function syncThrough(src: string, dst: string, tamper: Transform, reporter: Reporter) {
+  const toReceiver = new PassThrough();
+  const toSender = new PassThrough();
+  tamper.pipe(toReceiver);
+  const sender = new Peer(toSender, tamper, 'receiver');
+  const receiver = new Peer(toReceiver, toSender, 'sender');
+  const [stats] = await Promise.all([
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], reporter: nullReporter }),
+    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], waitLock: 0, reporter }),
+  ]);
+  return stats;
+}
+
+/** Re-frames the stream and flips one bit in the data of the first `count` CHUNK frames. */
+function bitFlipper(count: number): Transform & { flipped: number } {
+  const dec = new FrameDecoder();
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      for (const f of dec.push(chunk)) {
+        const payload = Buffer.from(f.payload);
+        if (f.type === MSG.CHUNK && t.flipped < count) {
+          payload[payload.length - 100]! ^= 0x10; // inside the chunk data, past the header
+          t.flipped++;
+        }
+        this.push(encodeFrame(f.type, payload));
+      }
+      done();
+    },
+  }) as Transform & { flipped: number };
+  t.flipped = 0;
+  return t;
+}
+
+describe('a bit flipped in a frame', () => {
+  const s = scratch();
+  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
+  afterAll(s.cleanup);
+
+  it('is caught by the chunk hash and the chunk is sent again; nothing corrupt is written', async () => {
+    const src = path.join(s.dir, 'src');
+    const dst = path.join(s.dir, 'dst');
+    mkdirSync(src);
+    const data = randomBytes(3 * 1024 * 1024);
+    writeFileSync(path.join(src, 'data.bin'), data);
+    const warnings: Warning[] = [];
+    const flipper = bitFlipper(2);
+    const stats = await syncThrough(src, dst, flipper, { ...nullReporter, warning: (w) => warnings.push(w) });
+    expect(flipper.flipped).toBe(2);
+    expect(warnings.filter((w) => /failed verification/.test(w.message))).toHaveLength(2);
+    expect(readFileSync(path.join(dst, 'data.bin')).equals(data)).toBe(true);
+    expect(stats.created).toBe(1);
+  });
+
+  it('a chunk that keeps arriving damaged ends the run with a protocol error (exit 12), destination untouched', async () => {
+    const src = path.join(s.dir, 'src2');
+    const dst = path.join(s.dir, 'dst2');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'data.bin'), randomBytes(200_000));
+    await expect(syncThrough(src, dst, bitFlipper(1000), nullReporter)).rejects.toMatchObject({ code: 'PROTOCOL' });
+    expect(() => readFileSync(path.join(dst, 'data.bin'))).toThrow();
+  });
+});
