@@ -4,6 +4,7 @@ import type { Compression } from '../codec/chunk-codec.js';
 import { runAgent } from '../engine/agent.js';
 import { parseEndpoint, type Endpoint } from '../engine/endpoint.js';
 import { parseRule, rulesFromFile } from '../engine/filter.js';
+import type { RunStats } from '../engine/events.js';
 import { runSync } from '../engine/session.js';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { EXIT } from '../errors/exit-codes.js';
@@ -14,6 +15,8 @@ import { systemSshConnection } from '../transport/system-ssh.js';
 import { VERSION } from '../version.js';
 import { parseSize } from './format.js';
 import { JsonReporter } from './json-reporter.js';
+import { LogFileReporter, tee } from './log-file.js';
+import { writeMetrics } from './metrics.js';
 import type { CliReporter } from './reporter.js';
 import { TextReporter } from './text-reporter.js';
 
@@ -55,6 +58,8 @@ interface SyncFlags {
   rsh?: string;
   acceptNewHostKey?: boolean;
   waitLock: string;
+  logFile?: string;
+  metricsFile?: string;
 }
 
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
@@ -127,6 +132,8 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', (v: string) => {
       rules.push(...rulesFromFile(v));
     })
+    .option('--log-file <file>', 'append a timestamped log of the run to this file')
+    .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
     .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
     .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
     .action(async (src: string, dst: string, flags: SyncFlags) => {
@@ -137,7 +144,7 @@ function buildProgram(setCode: (code: number) => void): Command {
         params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
         compression: parseCompression(flags.compress),
         filters: rules,
-        reportItems: !!(flags.verbose || flags.json || flags.dryRun),
+        reportItems: !!(flags.verbose || flags.json || flags.dryRun || flags.logFile),
         waitLock: parseSeconds('--wait-lock', flags.waitLock),
       };
       for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
@@ -149,13 +156,23 @@ function buildProgram(setCode: (code: number) => void): Command {
         const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
         return flags.rsh ? systemSshConnection(flags.rsh, remote.host!, remote.user, ssh) : ssh2Connection(remote.host!, remote.user, ssh);
       };
-      const reporter: CliReporter = flags.json
+      const screen: CliReporter = flags.json
         ? new JsonReporter(process.stdout)
         : new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
+      const reporter = flags.logFile ? tee(screen, new LogFileReporter(flags.logFile)) : screen;
       current = reporter;
       reporter.start({ command: 'sync', src, dst, dryRun: options.dryRun });
-      const result = await runSync({ src: s, dst: d, options, connect }, reporter);
+      const startedAt = Date.now();
+      const outcome = (exitCode: number, stats: RunStats | null) => ({ src, dst, startedAt, durationMs: Date.now() - startedAt, exitCode, stats });
+      let result;
+      try {
+        result = await runSync({ src: s, dst: d, options, connect }, reporter);
+      } catch (err) {
+        if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(toDsyncError(err).exitCode, null));
+        throw err;
+      }
       reporter.summary(result.stats, result.exitCode);
+      if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(result.exitCode, result.stats));
       setCode(result.exitCode);
     });
 
