@@ -46,6 +46,8 @@ export class JsonReporter implements CliReporter {
 
   phase(): void {}
 
+  planned(): void {}
+
   summary(s: RunStats, exitCode: number): void {
     const ms = performance.now() - this.t0;
     this.emit({ event: 'summary', ...s, durationMs: Math.round(ms), throughput: Math.round(s.bytesSent / Math.max(ms / 1000, 1e-3)), exitCode });

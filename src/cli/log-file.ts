@@ -28,6 +28,8 @@ export class LogFileReporter implements CliReporter {
 
   phase(): void {}
 
+  planned(): void {}
+
   summary(s: RunStats, exitCode: number): void {
     this.line(`done exit=${exitCode} files=${s.files} created=${s.created} updated=${s.changed} touched=${s.metaOnly} deleted=${s.deleted} sent=${fmtBytes(s.bytesSent)} wire=${fmtBytes(s.wireBytes)}`);
   }
@@ -45,6 +47,7 @@ export function tee(...rs: CliReporter[]): CliReporter {
     warning: (w) => rs.forEach((r) => r.warning(w)),
     progress: (d) => rs.forEach((r) => r.progress(d)),
     phase: (p) => rs.forEach((r) => r.phase(p)),
+    planned: (b) => rs.forEach((r) => r.planned(b)),
     summary: (s, c) => rs.forEach((r) => r.summary(s, c)),
     error: (e) => rs.forEach((r) => r.error(e)),
   };

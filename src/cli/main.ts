@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import { parseSize } from './format.js';
 import { JsonReporter } from './json-reporter.js';
 import { LogFileReporter, tee } from './log-file.js';
+import { ProgressReporter } from './progress.js';
 import { writeMetrics } from './metrics.js';
 import type { CliReporter } from './reporter.js';
 import { TextReporter } from './text-reporter.js';
@@ -116,6 +117,7 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--delete', 'delete destination files that are not in the source')
     .option('-v, --verbose', 'list every change')
     .option('-q, --quiet', 'print errors only')
+    .option('--progress', 'show a progress display (the default on a terminal)')
     .option('--no-progress', 'do not show a progress display')
     .option('--json', 'print newline-delimited JSON events on stdout instead of text')
     .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
@@ -156,9 +158,10 @@ function buildProgram(setCode: (code: number) => void): Command {
         const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
         return flags.rsh ? systemSshConnection(flags.rsh, remote.host!, remote.user, ssh) : ssh2Connection(remote.host!, remote.user, ssh);
       };
-      const screen: CliReporter = flags.json
-        ? new JsonReporter(process.stdout)
-        : new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
+      const text = new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
+      // Animated only for a person at a terminal: never with --json, -q, --no-progress or a pipe.
+      const animate = flags.progress !== false && !flags.quiet && !flags.json && process.stderr.isTTY === true;
+      const screen: CliReporter = flags.json ? new JsonReporter(process.stdout) : animate ? new ProgressReporter(text, process.stderr) : text;
       const reporter = flags.logFile ? tee(screen, new LogFileReporter(flags.logFile)) : screen;
       current = reporter;
       reporter.start({ command: 'sync', src, dst, dryRun: options.dryRun });

@@ -41,6 +41,8 @@ export class TextReporter implements CliReporter {
 
   phase(): void {}
 
+  planned(): void {}
+
   summary(s: RunStats): void {
     if (this.o.quiet) return;
     const ms = performance.now() - this.t0;

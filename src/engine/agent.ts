@@ -33,6 +33,7 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       },
       warning: (w) => send({ kind: 'warning', ...w }),
       progress: () => {}, // the client measures progress on its own side of the stream
+      planned: () => {},
       phase: () => {},
     };
     const o = hello.options;

@@ -55,10 +55,12 @@ export interface Reporter {
   warning(w: Warning): void;
   /** Raw chunk bytes that reached the receiver (or, locally, were produced). */
   progress(delta: { bytes: number; wire: number }): void;
+  /** Chunk bytes newly planned for transfer (the growing total that progress runs toward). */
+  planned(bytes: number): void;
   phase(name: string): void;
 }
 
-export const nullReporter: Reporter = { item() {}, warning() {}, progress() {}, phase() {} };
+export const nullReporter: Reporter = { item() {}, warning() {}, progress() {}, planned() {}, phase() {} };
 
 /** Exit-code severity of warnings: partial-transfer errors outrank vanished files. */
 export function worstWarning(codes: Iterable<ErrorCode>): ErrorCode | null {

@@ -111,9 +111,11 @@ class ReceiverRun {
   }
 
   private async runLocked(): Promise<RunStats> {
+    this.opts.reporter.phase('scanning destination');
     this.chain(() => this.scanDestination());
     try {
       await this.receive();
+      this.opts.reporter.phase('publishing');
       if (!this.opts.dryRun) await this.makeDurable();
       await publish({
         root: this.root,
@@ -374,6 +376,7 @@ class ReceiverRun {
         this.want.push({ hash: Buffer.from(w.key, 'latin1'), base });
         this.stats.chunksSent++;
         this.stats.bytesSent += w.length;
+        this.opts.reporter.planned(w.length);
       }
       return file;
     } catch (err) {

@@ -125,6 +125,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
             if (!loc) throw new DsyncError('PROTOCOL', `${peer.label} asked for a chunk that is not in the manifest`);
             return { hash, base, loc };
           });
+          opts.reporter.planned(wanted.reduce((n, w) => n + w.loc.length, 0));
           for (const run of contiguousRuns(wanted)) await sendRun(run);
           break;
         }

@@ -40,6 +40,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   const local: Reporter = {
     item: (e) => reporter.item(e),
     progress: (d) => reporter.progress(d),
+    planned: (b) => reporter.planned(b),
     phase: (p) => reporter.phase(p),
     warning(w) {
       if (!w.recovered) codes.push(w.code);
