@@ -63,6 +63,55 @@ interface SyncFlags {
   metricsFile?: string;
 }
 
+type Kind = 'sync' | 'status' | 'verify';
+
+/** sync, status and verify: one session, three purposes. */
+async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags, rules: string[], setCode: (code: number) => void): Promise<void> {
+  const dryRun = kind !== 'sync' || !!flags.dryRun;
+  const options = {
+    deleteExtra: kind === 'verify' || !!flags.delete,
+    dryRun,
+    destIsDir: false,
+    verify: kind === 'verify',
+    params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
+    compression: parseCompression(flags.compress),
+    filters: rules,
+    reportItems: !!(flags.verbose || flags.json || dryRun || flags.logFile),
+    waitLock: parseSeconds('--wait-lock', flags.waitLock),
+  };
+  for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
+  const s = parseEndpoint(src);
+  const d = parseEndpoint(dst);
+  options.destIsDir = d.dirHint;
+  const connect = async (remote: Endpoint | null): Promise<Connection> => {
+    if (!remote) return localAgent();
+    const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
+    return flags.rsh ? systemSshConnection(flags.rsh, remote.host!, remote.user, ssh) : ssh2Connection(remote.host!, remote.user, ssh);
+  };
+  const text = new TextReporter({ mode: kind === 'sync' && !dryRun ? 'sync' : kind === 'verify' ? 'verify' : 'status', verbose: !!flags.verbose, quiet: !!flags.quiet, out: process.stdout, err: process.stderr });
+  // Animated only for a person at a terminal: never with --json, -q, --no-progress or a pipe.
+  const animate = flags.progress !== false && !flags.quiet && !flags.json && process.stderr.isTTY === true;
+  const screen: CliReporter = flags.json ? new JsonReporter(process.stdout) : animate ? new ProgressReporter(text, process.stderr) : text;
+  const reporter = flags.logFile ? tee(screen, new LogFileReporter(flags.logFile)) : screen;
+  current = reporter;
+  reporter.start({ command: kind, src, dst, dryRun });
+  const startedAt = Date.now();
+  const outcome = (exitCode: number, stats: RunStats | null) => ({ src, dst, startedAt, durationMs: Date.now() - startedAt, exitCode, stats });
+  let result;
+  try {
+    result = await runSync({ src: s, dst: d, options, connect }, reporter);
+  } catch (err) {
+    if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(toDsyncError(err).exitCode, null));
+    throw err;
+  }
+  const st = result.stats;
+  const differences = st.created + st.changed + st.metaOnly + st.deleted;
+  const exitCode = kind === 'verify' && result.exitCode === EXIT.OK && differences > 0 ? EXIT.VERIFY_MISMATCH : result.exitCode;
+  reporter.summary(st, exitCode);
+  if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(exitCode, st));
+  setCode(exitCode);
+}
+
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
 let current: CliReporter | null = null;
 
@@ -108,80 +157,65 @@ function buildProgram(setCode: (code: number) => void): Command {
       outputError: (s, write) => write(`dsync: ${s.replace(/^error: /, 'error: ')}`),
     });
 
-  program
-    .command('sync')
-    .description('make DST hold exactly what SRC holds (like rsync -a SRC/ DST/)')
-    .argument('<src>', 'source directory or file: a local path or [user@]host:path')
-    .argument('<dst>', 'destination directory: a local path or [user@]host:path')
-    .option('-n, --dry-run', 'change nothing; list what would change')
-    .option('--delete', 'delete destination files that are not in the source')
-    .option('-v, --verbose', 'list every change')
-    .option('-q, --quiet', 'print errors only')
-    .option('--progress', 'show a progress display (the default on a terminal)')
-    .option('--no-progress', 'do not show a progress display')
-    .option('--json', 'print newline-delimited JSON events on stdout instead of text')
-    .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
-    .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
-    .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
-    .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
-    .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
-    .option('--exclude <pattern>', 'leave out paths matching this glob (repeatable; neither sent nor deleted)', (v: string) => {
-      rules.push(`- ${v}`);
-    })
-    .option('--include <pattern>', 'keep paths matching this glob even if a later --exclude matches (repeatable)', (v: string) => {
-      rules.push(`+ ${v}`);
-    })
-    .option('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', (v: string) => {
-      rules.push(...rulesFromFile(v));
-    })
-    .option('--log-file <file>', 'append a timestamped log of the run to this file')
-    .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
-    .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
-    .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
-    .action(async (src: string, dst: string, flags: SyncFlags) => {
-      const options = {
-        deleteExtra: !!flags.delete,
-        dryRun: !!flags.dryRun,
-        destIsDir: false,
-        params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
-        compression: parseCompression(flags.compress),
-        filters: rules,
-        reportItems: !!(flags.verbose || flags.json || flags.dryRun || flags.logFile),
-        waitLock: parseSeconds('--wait-lock', flags.waitLock),
-      };
-      for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
-      const s = parseEndpoint(src);
-      const d = parseEndpoint(dst);
-      options.destIsDir = d.dirHint;
-      const connect = async (remote: Endpoint | null): Promise<Connection> => {
-        if (!remote) return localAgent();
-        const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
-        return flags.rsh ? systemSshConnection(flags.rsh, remote.host!, remote.user, ssh) : ssh2Connection(remote.host!, remote.user, ssh);
-      };
-      const text = new TextReporter({ verbose: !!flags.verbose, quiet: !!flags.quiet, dryRun: options.dryRun, out: process.stdout, err: process.stderr });
-      // Animated only for a person at a terminal: never with --json, -q, --no-progress or a pipe.
-      const animate = flags.progress !== false && !flags.quiet && !flags.json && process.stderr.isTTY === true;
-      const screen: CliReporter = flags.json ? new JsonReporter(process.stdout) : animate ? new ProgressReporter(text, process.stderr) : text;
-      const reporter = flags.logFile ? tee(screen, new LogFileReporter(flags.logFile)) : screen;
-      current = reporter;
-      reporter.start({ command: 'sync', src, dst, dryRun: options.dryRun });
-      const startedAt = Date.now();
-      const outcome = (exitCode: number, stats: RunStats | null) => ({ src, dst, startedAt, durationMs: Date.now() - startedAt, exitCode, stats });
-      let result;
-      try {
-        result = await runSync({ src: s, dst: d, options, connect }, reporter);
-      } catch (err) {
-        if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(toDsyncError(err).exitCode, null));
-        throw err;
-      }
-      reporter.summary(result.stats, result.exitCode);
-      if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(result.exitCode, result.stats));
-      setCode(result.exitCode);
-    });
-
-  const sync = program.commands.find((c) => c.name() === 'sync')!;
-  sync.hook('preAction', (cmd) => applyEnv(cmd, rules));
-  for (const opt of sync.options) opt.description += ` [env ${envName(opt.attributeName())}]`;
+  const examples: Record<Kind, string> = {
+    sync: `
+Examples:
+  dsync sync ./data /datasets/data                   local copy; only changed chunks are written
+  dsync sync ./data gpu-node-3:/datasets/data        push over SSH (host from ~/.ssh/config)
+  dsync sync data-server:/datasets/data ./data       pull over SSH
+  dsync sync ./data node:/data --delete --json       nightly job: mirror, JSON events on stdout
+  dsync sync ./data node:/data -n -v                 show what would change, change nothing`,
+    status: `
+Examples:
+  dsync status ./data gpu-node-3:/datasets/data      what a sync would change and send
+  dsync status ./data /datasets/data --json          the same as JSON events`,
+    verify: `
+Examples:
+  dsync verify ./data gpu-node-3:/datasets/data      re-read both sides; exit 50 if they differ
+  dsync verify ./data /datasets/data -v              list every difference`,
+  };
+  const descriptions: Record<Kind, string> = {
+    sync: 'make DST hold exactly what SRC holds (like rsync -a SRC/ DST/)',
+    status: 'show what `sync` would change and how much it would send, changing nothing',
+    verify: 're-read SRC and DST completely (no caches) and report every difference',
+  };
+  for (const kind of ['sync', 'status', 'verify'] as const) {
+    const cmd = program
+      .command(kind)
+      .description(descriptions[kind])
+      .argument('<src>', 'source directory or file: a local path or [user@]host:path')
+      .argument('<dst>', 'destination directory: a local path or [user@]host:path');
+    if (kind === 'sync') cmd.option('-n, --dry-run', 'change nothing; list what would change');
+    if (kind !== 'verify') cmd.option('--delete', 'delete destination files that are not in the source');
+    cmd
+      .option('-v, --verbose', 'list every change')
+      .option('-q, --quiet', 'print errors only')
+      .option('--progress', 'show a progress display (the default on a terminal)')
+      .option('--no-progress', 'do not show a progress display')
+      .option('--json', 'print newline-delimited JSON events on stdout instead of text')
+      .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
+      .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
+      .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
+      .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
+      .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
+      .option('--exclude <pattern>', 'leave out paths matching this glob (repeatable; neither sent nor deleted)', (v: string) => {
+        rules.push(`- ${v}`);
+      })
+      .option('--include <pattern>', 'keep paths matching this glob even if a later --exclude matches (repeatable)', (v: string) => {
+        rules.push(`+ ${v}`);
+      })
+      .option('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', (v: string) => {
+        rules.push(...rulesFromFile(v));
+      })
+      .option('--log-file <file>', 'append a timestamped log of the run to this file')
+      .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
+      .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
+      .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
+      .addHelpText('after', examples[kind])
+      .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));
+    cmd.hook('preAction', (c) => applyEnv(c, rules));
+    for (const opt of cmd.options) opt.description += ` [env ${envName(opt.attributeName())}]`;
+  }
 
   program
     .command('agent', { hidden: true })

@@ -4,14 +4,18 @@ import { fmtBytes, fmtDuration } from './format.js';
 import type { CliReporter } from './reporter.js';
 
 export interface TextOptions {
+  mode: 'sync' | 'status' | 'verify'; // what the run does: change, report would-be changes, compare
   verbose: boolean; // itemise every change
   quiet: boolean; // errors only
-  dryRun: boolean;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
 }
 
-const VERB: Record<ItemEvent['action'], string> = { new: 'created', changed: 'updated', meta: 'attrs', deleted: 'deleted' };
+const VERBS: Record<TextOptions['mode'], Record<ItemEvent['action'], string>> = {
+  sync: { new: 'created', changed: 'updated', meta: 'attrs', deleted: 'deleted' },
+  status: { new: 'create', changed: 'update', meta: 'attrs', deleted: 'delete' },
+  verify: { new: 'missing', changed: 'differs', meta: 'attrs', deleted: 'extra' },
+};
 
 /** Plain-text reporting: itemised changes (with -v or --dry-run), warnings, one summary line. */
 export class TextReporter implements CliReporter {
@@ -28,9 +32,9 @@ export class TextReporter implements CliReporter {
   }
 
   item(e: ItemEvent): void {
-    if (this.o.quiet || !(this.o.verbose || this.o.dryRun)) return;
+    if (this.o.quiet || !(this.o.verbose || this.o.mode === 'status')) return;
     const name = e.path === '' ? '.' : e.path;
-    this.o.out.write(`${VERB[e.action].padEnd(8)} ${name}${e.type === 'dir' ? '/' : ''}\n`);
+    this.o.out.write(`${VERBS[this.o.mode][e.action].padEnd(8)} ${name}${e.type === 'dir' ? '/' : ''}\n`);
   }
 
   warning(w: Warning): void {
@@ -46,9 +50,16 @@ export class TextReporter implements CliReporter {
   summary(s: RunStats): void {
     if (this.o.quiet) return;
     const ms = performance.now() - this.t0;
-    const would = this.o.dryRun ? 'would be ' : '';
+    const head = `${s.files} files, ${fmtBytes(s.bytes)}`;
+    if (this.o.mode === 'verify') {
+      const diff = s.created + s.changed + s.metaOnly + s.deleted;
+      const what = diff === 0 ? 'identical' : `${diff} differences (${s.created} missing, ${s.changed} differ, ${s.metaOnly} attrs, ${s.deleted} extra)`;
+      this.o.out.write(`${head} re-read on both sides: ${what}; ${fmtDuration(ms)}\n`);
+      return;
+    }
+    const would = this.o.mode === 'status' ? 'would be ' : '';
     const reused = s.chunksLocal ? `, ${fmtBytes(s.bytesLocal)} reused from the destination` : '';
-    const sent = this.o.dryRun ? `would send ${fmtBytes(s.bytesSent)}` : `sent ${fmtBytes(s.bytesSent)} of chunk data (${fmtBytes(s.wireBytes)} encoded)`;
-    this.o.out.write(`${s.files} files, ${fmtBytes(s.bytes)}: ${s.created} ${would}created, ${s.changed} ${would}updated, ${s.metaOnly} ${would}touched, ${s.deleted} ${would}deleted; ${sent}${reused}; ${fmtDuration(ms)}\n`);
+    const sent = this.o.mode === 'status' ? `would send ${fmtBytes(s.bytesSent)} of chunk data (after dedup, before compression)` : `sent ${fmtBytes(s.bytesSent)} of chunk data (${fmtBytes(s.wireBytes)} encoded)`;
+    this.o.out.write(`${head}: ${s.created} ${would}created, ${s.changed} ${would}updated, ${s.metaOnly} ${would}touched, ${s.deleted} ${would}deleted; ${sent}${reused}; ${fmtDuration(ms)}\n`);
   }
 }

@@ -31,6 +31,7 @@ export interface ReceiverOptions {
   deleteExtra: boolean;
   dryRun: boolean;
   filters: string[]; // rules from the command line; the source's .dsyncignore rules are added
+  verify: boolean; // read every destination file again instead of trusting the stat cache
   waitLock: number; // seconds to wait for another run on the same destination
   reporter: Reporter;
 }
@@ -194,7 +195,7 @@ class ReceiverRun {
 
   /** Index every chunk the destination holds (the stat cache spares re-reading unchanged files). */
   private async scanDestination(): Promise<void> {
-    const cache = await StatCache.load(this.root, this.params);
+    const cache = this.opts.verify ? StatCache.empty() : await StatCache.load(this.root, this.params);
     const cutter = new Cutter(this.params);
     let exists = true;
     try {

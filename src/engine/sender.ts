@@ -21,6 +21,7 @@ export interface SenderOptions {
   params: ChunkParams;
   compression: Compression;
   filters: string[]; // rules from the command line (see filter.ts)
+  verify: boolean; // read every file again: the stat cache is neither used nor written
   reporter: Reporter;
 }
 
@@ -50,7 +51,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   if (!st.isDirectory() && !st.isFile()) throw new DsyncError('SOURCE', `source ${root} is not a file or directory`);
   const real = await fsp.realpath(root);
   const singleFile = st.isFile();
-  const cache = await StatCache.load(real, opts.params);
+  const cache = opts.verify ? StatCache.empty() : await StatCache.load(real, opts.params);
   const locations = new Map<string, Location>();
   const identity = new Map<string, string>(); // file -> its stat identity when it was chunked
   const scanned: Entry[] = [];
@@ -195,7 +196,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
 
   try {
     const [, stats] = await Promise.all([sendManifest(), serve()]);
-    await StatCache.save(cacheFileFor(real, opts.params), opts.params, scanned).catch(() => {});
+    if (!opts.verify) await StatCache.save(cacheFileFor(real, opts.params), opts.params, scanned).catch(() => {});
     return stats;
   } catch (err) {
     aborted = true;

@@ -62,8 +62,8 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
       throw new DsyncError('PROTOCOL_VERSION', `${conn.label} runs dsync ${String(body.dsyncVersion)} (protocol ${version}), this is dsync ${VERSION} (protocol ${PROTOCOL_VERSION}); install the same version on both sides`);
     }
     const stats = pull
-      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, filters: options.filters, waitLock: options.waitLock, reporter: local })
-      : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, filters: options.filters, reporter: local });
+      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, filters: options.filters, verify: options.verify, waitLock: options.waitLock, reporter: local })
+      : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, filters: options.filters, verify: options.verify, reporter: local });
     peer.end();
     const worst = worstWarning(codes);
     return { stats, exitCode: worst ? EXIT[worst] : EXIT.OK };

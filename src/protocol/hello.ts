@@ -6,6 +6,7 @@ import { DsyncError } from '../errors/dsync-error.js';
 export interface RunOptions {
   deleteExtra: boolean;
   dryRun: boolean;
+  verify: boolean; // re-read everything: no stat cache on either side
   destIsDir: boolean;
   params: ChunkParams;
   compression: Compression;
@@ -57,6 +58,6 @@ export function parseHello(body: Record<string, unknown>): Hello {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, params, compression, filters: filters as string[] },
   };
 }

@@ -20,8 +20,8 @@ async function syncThrough(src: string, dst: string, tamper: Transform, reporter
   const sender = new Peer(toSender, tamper, 'receiver');
   const receiver = new Peer(toReceiver, toSender, 'sender');
   const [stats] = await Promise.all([
-    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], reporter: nullReporter }),
-    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], waitLock: 0, reporter }),
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, reporter: nullReporter }),
+    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, reporter }),
   ]);
   return stats;
 }
