@@ -32,6 +32,15 @@ export function parseCompression(s: string): Compression {
   return usage(`--compress takes auto, none or a level 1..19, not ${JSON.stringify(s)}`);
 }
 
+/** Failures worth another attempt: a connection that was up went wrong (a refused one fails fast). */
+const RETRYABLE = new Set<string>(['CONN_LOST', 'TIMEOUT']);
+
+function parseCount(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 100) usage(`${flag} takes a whole number 0..100, not ${JSON.stringify(s)}`);
+  return n;
+}
+
 function parseSeconds(flag: string, s: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n < 0) usage(`${flag} takes a number of seconds, not ${JSON.stringify(s)}`);
@@ -61,6 +70,7 @@ interface SyncFlags {
   waitLock: string;
   logFile?: string;
   metricsFile?: string;
+  retries: string;
 }
 
 type Kind = 'sync' | 'status' | 'verify';
@@ -97,12 +107,23 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   reporter.start({ command: kind, src, dst, dryRun });
   const startedAt = Date.now();
   const outcome = (exitCode: number, stats: RunStats | null) => ({ src, dst, startedAt, durationMs: Date.now() - startedAt, exitCode, stats });
+  const retries = parseCount('--retries', flags.retries);
   let result;
-  try {
-    result = await runSync({ src: s, dst: d, options, connect }, reporter);
-  } catch (err) {
-    if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(toDsyncError(err).exitCode, null));
-    throw err;
+  for (let attempt = 1, delay = 1; ; attempt++, delay = Math.min(delay * 2, 30)) {
+    try {
+      result = await runSync({ src: s, dst: d, options, connect }, reporter);
+      break;
+    } catch (err) {
+      const e = toDsyncError(err);
+      if (!RETRYABLE.has(e.code) || attempt > retries) {
+        if (flags.metricsFile) await writeMetrics(flags.metricsFile, outcome(e.exitCode, null));
+        throw e;
+      }
+      reporter.warning({ code: e.code, message: `${e.message}; retrying in ${delay} s (retry ${attempt} of ${retries}), resuming where it stopped`, recovered: true });
+      await new Promise((r) => setTimeout(r, delay * 1000));
+      // The far end of the dropped connection may not have noticed yet and still hold the lock.
+      options.waitLock = Math.max(options.waitLock, 30);
+    }
   }
   const st = result.stats;
   const differences = st.created + st.changed + st.metaOnly + st.deleted;
@@ -211,6 +232,7 @@ Examples:
       .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
       .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
       .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
+      .option('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3')
       .addHelpText('after', examples[kind])
       .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));
     cmd.hook('preAction', (c) => applyEnv(c, rules));

@@ -186,11 +186,14 @@ describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenS
       await fail(lab.config, 4, /cannot create destination \/proc\/dsync/, [], 'lab:/proc/dsync/data');
     });
 
-    it('connection lost mid-run: 13', async () => {
+    /** Start a 300 MiB push, wait until chunk data flows, then kill the server side of it. */
+    const cutMidRun = async (dst: string, extra: string[]) => {
       const big = path.join(s.dir, 'big-src');
-      execFileSync('mkdir', ['-p', big]);
-      execFileSync('sh', ['-c', `head -c ${300 * 1024 * 1024} /dev/urandom > '${big}/blob'`]);
-      const child = spawn(process.execPath, [BIN, 'sync', big, `lab:${path.join(s.dir, 'cut-dst')}`, '--ssh-config', lab.config, '--remote-cmd', REMOTE, '--json', '--compress', 'none'], {
+      if (!existsSync(path.join(big, 'blob'))) {
+        execFileSync('mkdir', ['-p', big]);
+        execFileSync('sh', ['-c', `head -c ${300 * 1024 * 1024} /dev/urandom > '${big}/blob'`]);
+      }
+      const child = spawn(process.execPath, [BIN, 'sync', big, `lab:${dst}`, '--ssh-config', lab.config, '--remote-cmd', REMOTE, '--json', '--compress', 'none', ...extra], {
         env: { ...process.env, DSYNC_CACHE_DIR: cache },
       });
       let out = '';
@@ -200,10 +203,25 @@ describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenS
       for (let i = 0; i < 400 && !out.includes('"event":"progress"'); i++) await new Promise((r) => setTimeout(r, 50));
       expect(out).toContain('"event":"progress"');
       for (const pid of lab.sessionPids()) process.kill(pid, 'SIGKILL');
-      const code = await done;
+      return { code: await done, out, big };
+    };
+
+    it('connection lost mid-run: 13 (with --retries 0)', async () => {
+      const { code, out } = await cutMidRun(path.join(s.dir, 'cut-dst'), ['--retries', '0']);
       expect(code, out).toBe(13);
       expect(out).toMatch(/"event":"error".*connection to lab/);
       expect(existsSync(path.join(s.dir, 'cut-dst', 'blob'))).toBe(false);
+    });
+
+    it('a connection cut mid-run is retried and resumed within the same run', async () => {
+      const dst = path.join(s.dir, 'retried-dst');
+      const { code, out, big } = await cutMidRun(dst, []);
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/"event":"warning","code":"CONN_LOST".*retrying in 1 s/);
+      const sum = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'summary');
+      expect(sum.chunksResumed).toBeGreaterThan(0);
+      expect(sum.bytesSent).toBeLessThan(300 * 1024 * 1024);
+      expect(treeDiff(big, dst)).toEqual([]);
     });
   });
 });
