@@ -56,7 +56,3 @@ export class ChunkListBuilder {
     return new ChunkList(Buffer.from(this.hashes.subarray(0, this.n * HASH_LEN)), this.lengths.slice(0, this.n));
   }
 }
-
-export function keyToHex(key: string): string {
-  return Buffer.from(key, 'latin1').toString('hex');
-}

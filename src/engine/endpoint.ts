@@ -20,7 +20,3 @@ export function parseEndpoint(text: string): Endpoint {
   const path = m[3] === '' ? '.' : m[3]!;
   return { host, user: m[1] ?? null, path, dirHint, text };
 }
-
-export function describeEndpoint(e: Endpoint): string {
-  return e.host ? `${e.user ? `${e.user}@` : ''}${e.host}:${e.path}` : e.path;
-}

@@ -18,13 +18,10 @@ const MAGIC = Buffer.from('DSYC');
  * file on the machine that wrote it; equality across sides is always decided by chunk hashes.
  */
 export class StatCache {
-  private constructor(
-    private readonly entries: Map<string, Entry>,
-    readonly file: string | null,
-  ) {}
+  private constructor(private readonly entries: Map<string, Entry>) {}
 
-  static empty(file: string | null = null): StatCache {
-    return new StatCache(new Map(), file);
+  static empty(): StatCache {
+    return new StatCache(new Map());
   }
 
   /** Load the cache of tree `root`; a missing, stale or corrupt cache is just empty. */
@@ -34,12 +31,12 @@ export class StatCache {
     try {
       data = await fsp.readFile(file);
     } catch {
-      return StatCache.empty(file);
+      return StatCache.empty();
     }
     try {
-      return new StatCache(decodeCache(data, params), file);
+      return new StatCache(decodeCache(data, params));
     } catch {
-      return StatCache.empty(file);
+      return StatCache.empty();
     }
   }
 

@@ -36,8 +36,4 @@ export class ChunkIndex {
   delete(key: string): void {
     this.map.delete(key);
   }
-
-  get size(): number {
-    return this.map.size;
-  }
 }

@@ -28,13 +28,6 @@ export class Writer {
     return this;
   }
 
-  u32(v: number): this {
-    this.reserve(4);
-    this.buf.writeUInt32BE(v >>> 0, this.len);
-    this.len += 4;
-    return this;
-  }
-
   /** Unsigned LEB128, exact for integers up to 2^53. */
   uvar(v: number): this {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uvar out of range: ${v}`);
@@ -100,13 +93,6 @@ export class Reader {
   u8(): number {
     this.need(1);
     return this.buf[this.pos++]!;
-  }
-
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
   }
 
   uvar(max = Number.MAX_SAFE_INTEGER): number {

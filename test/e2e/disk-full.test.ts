@@ -3,6 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, scratch } from '../helpers/cli.js';
+import { noise } from '../helpers/data.js';
 import { snapshot, treeDiff } from '../helpers/tree.js';
 
 const MiB = 1024 * 1024;
@@ -15,17 +16,6 @@ const canMount = (() => {
   }
 })();
 
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let s = seed | 1;
-  for (let i = 0; i < n; i += 4) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b.writeInt32LE(s, i);
-  }
-  return b;
-}
 
 describe.skipIf(!canMount)('a destination whose disk fills up', () => {
   const s = scratch();

@@ -3,22 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, scratch, summary } from '../helpers/cli.js';
+import { noise } from '../helpers/data.js';
 import { treeDiff } from '../helpers/tree.js';
 
 const MiB = 1024 * 1024;
 
-/** Deterministic incompressible bytes, so a re-sent chunk is visible in the byte counts. */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let s = seed | 1;
-  for (let i = 0; i < n; i += 4) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b.writeInt32LE(s, i);
-  }
-  return b;
-}
 
 describe('resuming after the run is killed', () => {
   const s = scratch();
