@@ -93,6 +93,9 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   const s = parseEndpoint(src);
   const d = parseEndpoint(dst);
   options.destIsDir = d.dirHint;
+  // Between two local paths the "link" is a pipe: compressing would only burn CPU (as rsync, which
+  // never compresses a local copy). An explicit level is still honoured.
+  if (!s.host && !d.host && options.compression.kind === 'auto') options.compression = { kind: 'none' };
   const connect = async (remote: Endpoint | null): Promise<Connection> => {
     if (!remote) return localAgent();
     const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
