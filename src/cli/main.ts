@@ -71,6 +71,7 @@ interface SyncFlags {
   logFile?: string;
   metricsFile?: string;
   retries: string;
+  timeout: string;
 }
 
 type Kind = 'sync' | 'status' | 'verify';
@@ -88,6 +89,7 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
     filters: rules,
     reportItems: !!(flags.verbose || flags.json || dryRun || flags.logFile),
     waitLock: parseSeconds('--wait-lock', flags.waitLock),
+    timeout: parseSeconds('--timeout', flags.timeout),
   };
   for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
   const s = parseEndpoint(src);
@@ -235,6 +237,7 @@ Examples:
       .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
       .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
       .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
+      .option('--timeout <seconds>', 'give up on the other side after this long without any data from it (default: never)', '0')
       .option('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3')
       .addHelpText('after', examples[kind])
       .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));

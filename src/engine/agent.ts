@@ -37,6 +37,7 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       phase: () => {},
     };
     const o = hello.options;
+    peer.watch(o.timeout);
     // A remote path is relative to the login directory, and ~ means it, as with rsync and scp.
     const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
     if (hello.role === 'receiver') {

@@ -56,6 +56,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   };
   try {
     await peer.send(MSG.HELLO, encodeHandshake({ dsyncVersion: VERSION, role: pull ? 'sender' : 'receiver', path: (pull ? src : dst).path, options }));
+    peer.watch(options.timeout);
     const welcome = await peer.expect(MSG.WELCOME);
     const { version, body } = decodeHandshake(welcome.payload, `handshake from ${conn.label}`);
     if (version !== PROTOCOL_VERSION) {
@@ -72,6 +73,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     await peer.sendError(e);
     throw await conn.explain(e);
   } finally {
+    peer.unwatch();
     await conn.close();
   }
 }

@@ -13,6 +13,7 @@ export interface RunOptions {
   filters: string[]; // filter rules, in order (see filter.ts)
   reportItems: boolean; // the client shows each change (-v, --json, --dry-run): send item events
   waitLock: number; // seconds to wait for another run on the destination to finish
+  timeout: number; // seconds of silence after which a side gives up on the other (0: never)
 }
 
 export interface Hello {
@@ -52,12 +53,14 @@ export function parseHello(body: Record<string, unknown>): Hello {
   else return bad('compression');
   const waitLock = o.waitLock;
   if (typeof waitLock !== 'number' || !Number.isFinite(waitLock) || waitLock < 0 || waitLock > 7 * 86400) bad('waitLock');
+  const timeout = o.timeout;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0 || timeout > 86400) bad('timeout');
   const filters = o.filters;
   if (!Array.isArray(filters) || filters.length > 10000 || !filters.every((f) => typeof f === 'string' && f.length <= 4096)) bad('filters');
   return {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, params, compression, filters: filters as string[] },
   };
 }

@@ -18,6 +18,7 @@ export const MSG = {
   WELCOME: 2, // agent -> client: handshake accepted
   ERROR: 3, // either way: fatal error, then the sender of it closes
   EVENT: 4, // agent -> client: item/warning/progress for the client's report
+  KEEPALIVE: 5, // either way: still here (sent when otherwise quiet, with --timeout)
   MANIFEST_BEGIN: 10, // sender -> receiver: chunk parameters and source kind
   ENTRIES: 11, // sender -> receiver: a batch of manifest entries
   MANIFEST_END: 12,

@@ -36,6 +36,7 @@ export class Peer {
     // busy sending must still take in the other side's small frames, or both can stall on full
     // pipes. Only a large backlog pauses the stream.
     input.on('data', (chunk: Buffer) => {
+      this.lastInput = Date.now();
       this.bytesIn += chunk.length;
       try {
         for (const f of this.decoder.push(chunk)) {
@@ -67,6 +68,34 @@ export class Peer {
   }
 
   private readonly input: Readable;
+  private lastInput = Date.now();
+  private lastOutput = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * --timeout: send a KEEPALIVE whenever this side has been quiet for a third of `seconds`, and
+   * end the run with TIMEOUT if nothing at all arrives from the other side for `seconds`.
+   */
+  watch(seconds: number): void {
+    if (seconds <= 0 || this.timer) return;
+    const ms = seconds * 1000;
+    this.lastInput = Date.now();
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastInput > ms) {
+        this.abort(new DsyncError('TIMEOUT', `no data from ${this.label} for ${seconds} s: the other side or the network stalled`));
+        this.unwatch();
+        return;
+      }
+      if (now - this.lastOutput > ms / 3 && !this.closed) this.send(MSG.KEEPALIVE).catch(() => {});
+    }, Math.max(50, Math.min(1000, ms / 6)));
+    this.timer.unref();
+  }
+
+  unwatch(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
 
   private notify(): void {
     const w = this.wake;
@@ -98,6 +127,7 @@ export class Peer {
     if (this.writeError || this.closed || this.output.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
     this.bytesOut += len + 5;
+    this.lastOutput = Date.now();
     // Corked, header and payload leave in one writev instead of a syscall each.
     this.output.cork();
     this.output.write(frameHeader(type, len));
@@ -137,6 +167,7 @@ export class Peer {
           this.onEvent(decodeJson(f.payload, 'event'));
           continue;
         }
+        if (f.type === MSG.KEEPALIVE) continue;
         return f;
       }
       if (this.inputError) throw this.inputError;
@@ -170,6 +201,7 @@ export class Peer {
   }
 
   end(): void {
+    this.unwatch();
     if (!this.output.destroyed) this.output.end();
   }
 }

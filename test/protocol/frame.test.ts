@@ -81,7 +81,7 @@ describe('message decoders on hostile input', () => {
   });
 
   it('hello: validates every field it will act on', () => {
-    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0 } };
+    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0, timeout: 0 } };
     expect(parseHello(good).role).toBe('receiver');
     const { body } = decodeHandshake(encodeHandshake(good), 'x');
     expect(parseHello(body).path).toBe('/x');
