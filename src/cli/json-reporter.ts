@@ -11,7 +11,7 @@ const PROGRESS_EVERY_MS = 2000;
 /** --json: one JSON object per line on stdout, nothing else on stdout. */
 export class JsonReporter implements CliReporter {
   private t0 = performance.now();
-  private lastProgress = 0;
+  private lastProgress = -Infinity; // the first progress event goes out at once
   private bytes = 0;
   private wire = 0;
 
