@@ -269,7 +269,7 @@ class ReceiverRun {
               await this.planFile(index, this.entries[index]!);
               this.unplannedLists--;
             }
-            await this.flushWant(false);
+            await this.flushWant();
             await this.maybeEndWants();
           });
           break;
@@ -280,7 +280,7 @@ class ReceiverRun {
           break;
         case MSG.CHUNK_MISSING: {
           const { hash, reason } = decodeChunkMissing(f.payload);
-          for (const file of await this.assembly.fail(hash.toString('latin1'), reason)) {
+          for (const file of await this.assembly.fail(hash.toString('latin1'))) {
             this.warn('VANISHED', `${file.entry.path}: not updated, ${reason}`, file.entry.path);
           }
           if (sendEnded && this.assembly.outstanding === 0) return;
@@ -345,28 +345,28 @@ class ReceiverRun {
       this.needLists.push(idx);
     }
     if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
-    await this.flushWant(false);
+    await this.flushWant();
   }
 
   private async planFile(idx: number, e: Entry): Promise<void> {
     if (this.opts.dryRun) this.countDry(e);
-    else this.staged.set(idx, await this.stage(idx, e));
+    else this.staged.set(idx, await this.stage(e));
   }
 
   /** Once the whole manifest is planned and every asked-for list has arrived, no more wants. */
   private async maybeEndWants(): Promise<void> {
     if (!this.manifestPlanned || this.awaitingLists.size || this.unplannedLists || this.wantEnded) return;
     this.wantEnded = true;
-    await this.flushWant(true);
+    await this.flushWant();
     await this.peer.send(MSG.WANT_END);
   }
 
-  private async stage(idx: number, e: Entry): Promise<StagedFile> {
+  private async stage(e: Entry): Promise<StagedFile> {
     try {
       const digest = fileDigest(e).toString('hex');
       const copy = this.stagedNames.get(digest) ?? 0;
       this.stagedNames.set(digest, copy + 1);
-      const { file, want } = await this.assembly.addFile(idx, e, this.state.stagedPath(digest, copy));
+      const { file, want } = await this.assembly.addFile(e, this.state.stagedPath(digest, copy));
       const bases = want.length ? this.baseFinder(e) : null;
       const wanted = new Set(want.map((w) => w.index));
       for (const w of want) {
@@ -428,8 +428,9 @@ class ReceiverRun {
     }
   }
 
-  private async flushWant(all: boolean): Promise<void> {
-    while (this.want.length >= (all ? 1 : WANT_BATCH) || (this.want.length && !all)) {
+  /** Send every want gathered so far, in frames of at most WANT_BATCH hashes. */
+  private async flushWant(): Promise<void> {
+    while (this.want.length) {
       const batch = this.want.splice(0, WANT_BATCH);
       await this.peer.send(MSG.WANT, encodeWant(batch));
     }

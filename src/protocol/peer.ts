@@ -23,9 +23,6 @@ export class Peer {
   private closed = false;
   private readonly waiters = new Set<(err: Error) => void>();
   onEvent: (ev: Record<string, unknown>) => void = () => {};
-  /** Payload bytes sent and received, for the run summary. */
-  bytesOut = 0;
-  bytesIn = 0;
 
   constructor(
     input: Readable,
@@ -37,7 +34,6 @@ export class Peer {
     // pipes. Only a large backlog pauses the stream.
     input.on('data', (chunk: Buffer) => {
       this.lastInput = Date.now();
-      this.bytesIn += chunk.length;
       try {
         for (const f of this.decoder.push(chunk)) {
           this.queue.push(f);
@@ -126,7 +122,6 @@ export class Peer {
   async send(type: number, payload: Buffer = Buffer.alloc(0), extra?: Buffer): Promise<void> {
     if (this.writeError || this.closed || this.output.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
-    this.bytesOut += len + 5;
     this.lastOutput = Date.now();
     // Corked, header and payload leave in one writev instead of a syscall each.
     this.output.cork();

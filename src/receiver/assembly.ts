@@ -18,13 +18,11 @@ export interface WantedChunk {
 }
 
 export interface StagedFile {
-  idx: number;
   entry: Entry;
   staged: string;
   remaining: number; // chunk slots not yet written
   state: 'filling' | 'ready' | 'failed';
   created: Promise<void>; // creating a file is slow on many filesystems: it happens in the background
-  reason?: string;
 }
 
 interface Slot {
@@ -53,7 +51,7 @@ export class Assembly {
   ) {}
 
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
-  async addFile(idx: number, entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
+  async addFile(entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
     const created = this.creating.run(async () => {
       // No O_TRUNC: a file an interrupted run staged under this name keeps what it already holds.
       const fh = await fsp.open(staged, constants.O_WRONLY | constants.O_CREAT, 0o600);
@@ -64,7 +62,7 @@ export class Assembly {
       }
     });
     created.catch(() => {}); // awaited where the file is first written
-    const file: StagedFile = { idx, entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
+    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
     const want: WantedChunk[] = [];
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
@@ -137,14 +135,13 @@ export class Assembly {
   }
 
   /** A wanted chunk will not come: every file needing it keeps its old version. */
-  async fail(key: string, reason: string): Promise<StagedFile[]> {
+  async fail(key: string): Promise<StagedFile[]> {
     const slots = this.pending.get(key) ?? [];
     this.pending.delete(key);
     const failed: StagedFile[] = [];
     for (const { file } of slots) {
       if (file.state === 'failed') continue;
       file.state = 'failed';
-      file.reason = reason;
       failed.push(file);
       this.writes.close(file.staged);
       this.reads.close(file.staged);
