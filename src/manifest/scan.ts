@@ -6,6 +6,7 @@ import type { Warning } from '../engine/events.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from './entry.js';
 import type { StatCache } from './stat-cache.js';
+import { Limiter } from '../util/limiter.js';
 import { walkTree, type WalkOptions } from './walk.js';
 
 const READ_ATTEMPTS = 3;
@@ -15,8 +16,8 @@ export interface ScanOptions extends WalkOptions {
   cache: StatCache;
   /** Called with the bytes of each file that had to be read (not served by the cache). */
   onRead?: (bytes: number) => void;
-  /** Reused by every file of a scan (see scanBuffer); made on first use. */
-  buffer?: Buffer;
+  /** Reused by every file of a scan (see scanBuffer), one file at a time; made on first use. */
+  buffer?: { data: Buffer; turn: Limiter };
   /** Worker threads that chunk files in parallel; without one, files are chunked in this thread. */
   pool?: HashPool | null;
 }
@@ -84,14 +85,20 @@ async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<En
     }
     throw changing(rel);
   }
-  opts.buffer ??= scanBuffer(opts.cutter);
+  // Files are described several at a time and chunkFd yields between blocks: the one shared
+  // buffer must serve one file at a time.
+  const buffer = (opts.buffer ??= { data: scanBuffer(opts.cutter), turn: new Limiter(1) });
+  return buffer.turn.run(() => readHere(abs, rel, opts, buffer.data));
+}
+
+async function readHere(abs: string, rel: string, opts: ScanOptions, buf: Buffer): Promise<Entry> {
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     // O_NONBLOCK: if the file was swapped for a FIFO since lstat, opening it must not hang.
     const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const before = fstatSync(fd, { bigint: true });
       if (!before.isFile()) throw new DsyncError('VANISHED', `${rel}: no longer a regular file; skipped`);
-      const { chunks, size } = await chunkFd(fd, opts.cutter, opts.buffer);
+      const { chunks, size } = await chunkFd(fd, opts.cutter, buf);
       opts.onRead?.(size);
       const after = fstatSync(fd, { bigint: true });
       const stable = BigInt(size) === before.size && after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
