@@ -53,12 +53,13 @@ export class Assembly {
   /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
   async addFile(entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
     const created = this.creating.run(async () => {
-      // No O_TRUNC: a file an interrupted run staged under this name keeps what it already holds.
-      const fh = await fsp.open(staged, constants.O_WRONLY | constants.O_CREAT, 0o600);
+      // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
+      // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
       try {
-        await fh.truncate(entry.size);
-      } finally {
-        await fh.close();
+        await (await fsp.open(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)).close();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await fsp.truncate(staged, entry.size);
       }
     });
     created.catch(() => {}); // awaited where the file is first written
