@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
-/** dsync's own version, from package.json. */
-export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+/** dsync's own version, from package.json (two levels up when built into dist/, one from sources). */
+const pkg = ['../../package.json', '../package.json'].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u))!;
+export const VERSION: string = JSON.parse(readFileSync(pkg, 'utf8')).version;

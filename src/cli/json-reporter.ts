@@ -14,6 +14,7 @@ export class JsonReporter implements CliReporter {
   private lastProgress = -Infinity; // the first progress event goes out at once
   private bytes = 0;
   private wire = 0;
+  private perStream: number[] = [];
 
   constructor(private readonly out: NodeJS.WritableStream) {}
 
@@ -40,13 +41,17 @@ export class JsonReporter implements CliReporter {
     const now = performance.now();
     if (now - this.lastProgress >= PROGRESS_EVERY_MS) {
       this.lastProgress = now;
-      this.emit({ event: 'progress', bytes: this.bytes, wireBytes: this.wire, elapsedMs: Math.round(now - this.t0) });
+      this.emit({ event: 'progress', bytes: this.bytes, wireBytes: this.wire, elapsedMs: Math.round(now - this.t0), streams: this.perStream });
     }
   }
 
   phase(): void {}
 
   planned(): void {}
+
+  streams(bytes: number[]): void {
+    this.perStream = bytes;
+  }
 
   summary(s: RunStats, exitCode: number): void {
     const ms = performance.now() - this.t0;

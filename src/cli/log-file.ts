@@ -30,8 +30,10 @@ export class LogFileReporter implements CliReporter {
 
   planned(): void {}
 
+  streams(): void {}
+
   summary(s: RunStats, exitCode: number): void {
-    this.line(`done exit=${exitCode} files=${s.files} created=${s.created} updated=${s.changed} touched=${s.metaOnly} deleted=${s.deleted} sent=${fmtBytes(s.bytesSent)} wire=${fmtBytes(s.wireBytes)}`);
+    this.line(`done exit=${exitCode} files=${s.files} created=${s.created} updated=${s.changed} touched=${s.metaOnly} deleted=${s.deleted} sent=${fmtBytes(s.bytesSent)} wire=${fmtBytes(s.wireBytes)} streams=${s.streams.length || 1}`);
   }
 
   error(e: DsyncError): void {
@@ -48,6 +50,7 @@ export function tee(...rs: CliReporter[]): CliReporter {
     progress: (d) => rs.forEach((r) => r.progress(d)),
     phase: (p) => rs.forEach((r) => r.phase(p)),
     planned: (b) => rs.forEach((r) => r.planned(b)),
+    streams: (b) => rs.forEach((r) => r.streams(b)),
     summary: (s, c) => rs.forEach((r) => r.summary(s, c)),
     error: (e) => rs.forEach((r) => r.error(e)),
   };

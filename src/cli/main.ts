@@ -12,6 +12,7 @@ import type { Connection } from '../transport/connection.js';
 import { localAgent } from '../transport/local.js';
 import { ssh2Connection } from '../transport/ssh2.js';
 import { systemSshConnection } from '../transport/system-ssh.js';
+import { MAX_STREAMS } from '../protocol/hello.js';
 import { VERSION } from '../version.js';
 import { parseSize } from './format.js';
 import { JsonReporter } from './json-reporter.js';
@@ -47,6 +48,24 @@ function parseSeconds(flag: string, s: string): number {
   return n;
 }
 
+function parseStreams(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_STREAMS) usage(`--streams takes a whole number 1..${MAX_STREAMS}, not ${JSON.stringify(s)}`);
+  return n;
+}
+
+function parseTransport(s: string): 'ssh' | 'tcp' {
+  if (s !== 'ssh' && s !== 'tcp') usage(`--transport takes ssh or tcp, not ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** --bwlimit as rsync reads it: bytes per second, a bare number in KiB, K/M/G suffixes in powers of 1024. */
+export function parseRate(s: string): number {
+  const bytes = /^\d+(\.\d+)?$/.test(s.trim()) ? parseSize(`${s}K`) : parseSize(s);
+  if (bytes === null) usage(`--bwlimit takes a rate in bytes per second like 50M or 1G (a bare number is KiB/s), not ${JSON.stringify(s)}`);
+  return bytes;
+}
+
 export function parseChunkSizes(s: string): ChunkParams {
   const parts = s.split('/').map(parseSize);
   if (parts.length !== 3 || parts.some((p) => p === null)) usage(`--chunk-size takes MIN/AVG/MAX like 16K/64K/256K, not ${JSON.stringify(s)}`);
@@ -72,6 +91,9 @@ interface SyncFlags {
   metricsFile?: string;
   retries: string;
   timeout: string;
+  streams?: string;
+  transport: string;
+  bwlimit: string;
 }
 
 type Kind = 'sync' | 'status' | 'verify';
@@ -90,6 +112,9 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
     reportItems: !!(flags.verbose || flags.json || dryRun || flags.logFile),
     waitLock: parseSeconds('--wait-lock', flags.waitLock),
     timeout: parseSeconds('--timeout', flags.timeout),
+    streams: 1,
+    transport: parseTransport(flags.transport),
+    bwlimit: parseRate(flags.bwlimit),
   };
   for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
   const s = parseEndpoint(src);
@@ -98,6 +123,8 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   // Between two local paths the "link" is a pipe: compressing would only burn CPU (as rsync, which
   // never compresses a local copy). An explicit level is still honoured.
   if (!s.host && !d.host && options.compression.kind === 'auto') options.compression = { kind: 'none' };
+  // Locally both ends share the CPUs and no window limits a pipe: more streams would only cost.
+  options.streams = flags.streams === undefined ? (s.host || d.host ? 4 : 1) : parseStreams(flags.streams);
   const connect = async (remote: Endpoint | null): Promise<Connection> => {
     if (!remote) return localAgent();
     const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
@@ -238,6 +265,9 @@ Examples:
       .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
       .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
       .option('--timeout <seconds>', 'give up on the other side after this long without any data from it (default: never)', '0')
+      .option('--streams <n>', `parallel data streams, 1..${MAX_STREAMS}, chunks of large files spread over them (default: 4 to a remote host, 1 between local paths)`)
+      .option('--transport <kind>', 'what the data streams run over: ssh (encrypted channels of the SSH connection) or tcp (direct TCP sealed with AES-256-GCM; fast trusted networks)', 'ssh')
+      .option('--bwlimit <rate>', 'limit the total over all streams, in bytes per second: 50M, 1G; a bare number is KiB/s like rsync (default: no limit)', '0')
       .option('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3')
       .addHelpText('after', examples[kind])
       .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));

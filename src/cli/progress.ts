@@ -15,6 +15,8 @@ export class ProgressReporter implements CliReporter {
   private phaseName = 'starting';
   private t0 = performance.now();
   private running = false;
+  private lastStreams: { at: number; bytes: number[] } | null = null;
+  private streamText = '';
 
   constructor(
     private readonly inner: CliReporter,
@@ -23,7 +25,7 @@ export class ProgressReporter implements CliReporter {
     this.bar = new cliProgress.SingleBar(
       {
         stream,
-        format: '{phase} |{bar}| {percentage}% | {doneH} of {totalH} | {rate}/s | ETA {eta_formatted}',
+        format: '{phase} |{bar}| {percentage}% | {doneH} of {totalH} | {rate}/s | ETA {eta_formatted}{streams}',
         hideCursor: true,
         clearOnComplete: true,
         fps: 8,
@@ -35,7 +37,7 @@ export class ProgressReporter implements CliReporter {
 
   private payload() {
     const secs = (performance.now() - this.t0) / 1000;
-    return { phase: this.phaseName.padEnd(20), doneH: fmtBytes(this.done), totalH: fmtBytes(this.planned_), rate: fmtBytes(secs > 0 ? this.done / secs : 0) };
+    return { phase: this.phaseName.padEnd(20), doneH: fmtBytes(this.done), totalH: fmtBytes(this.planned_), rate: fmtBytes(secs > 0 ? this.done / secs : 0), streams: this.streamText };
   }
 
   /** Print a line above the bar: clear the bar's line, write, and let the bar redraw below. */
@@ -68,6 +70,17 @@ export class ProgressReporter implements CliReporter {
   planned(bytes: number): void {
     this.planned_ += bytes;
     this.bar.setTotal(Math.max(1, this.planned_));
+  }
+
+  /** Per-stream activity: each data stream's rate since the last report ("streams 12M 11M 0 12M/s"). */
+  streams(bytes: number[]): void {
+    const now = performance.now();
+    const last = this.lastStreams;
+    this.lastStreams = { at: now, bytes };
+    if (!last || now - last.at < 100) return;
+    const secs = (now - last.at) / 1000;
+    this.streamText = ` | streams ${bytes.map((b, i) => fmtBytes(Math.round((b - (last.bytes[i] ?? 0)) / secs))).join(' ')}/s`;
+    if (this.running) this.bar.update(this.done, this.payload());
   }
 
   phase(name: string): void {

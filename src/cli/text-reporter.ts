@@ -43,6 +43,8 @@ export class TextReporter implements CliReporter {
 
   progress(): void {}
 
+  streams(): void {}
+
   phase(): void {}
 
   planned(): void {}
@@ -59,7 +61,7 @@ export class TextReporter implements CliReporter {
     }
     const would = this.o.mode === 'status' ? 'would be ' : '';
     const reused = s.chunksLocal ? `, ${fmtBytes(s.bytesLocal)} reused from the destination` : '';
-    const sent = this.o.mode === 'status' ? `would send ${fmtBytes(s.bytesSent)} of chunk data (after dedup, before compression)` : `sent ${fmtBytes(s.bytesSent)} of chunk data (${fmtBytes(s.wireBytes)} encoded)`;
+    const sent = this.o.mode === 'status' ? `would send ${fmtBytes(s.bytesSent)} of chunk data (after dedup, before compression)` : `sent ${fmtBytes(s.bytesSent)} of chunk data (${fmtBytes(s.wireBytes)} encoded${s.streams.length > 1 ? `, ${s.streams.length} streams` : ''})`;
     this.o.out.write(`${head}: ${s.created} ${would}created, ${s.changed} ${would}updated, ${s.metaOnly} ${would}touched, ${s.deleted} ${would}deleted; ${sent}${reused}; ${fmtDuration(ms)}\n`);
   }
 }

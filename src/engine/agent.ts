@@ -4,7 +4,9 @@ import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { parseHello } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { Peer } from '../protocol/peer.js';
+import { RateLimit } from '../util/rate-limit.js';
 import { VERSION } from '../version.js';
+import { DataPlaneServer } from './data-plane.js';
 import type { Reporter } from './events.js';
 import { runReceiver } from './receiver.js';
 import { runSender } from './sender.js';
@@ -16,6 +18,7 @@ import { runSender } from './sender.js';
  */
 export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<number> {
   const peer = new Peer(input as import('node:stream').Readable, output as import('node:stream').Writable, 'client');
+  let data: DataPlaneServer | undefined;
   try {
     const f = await peer.expect(MSG.HELLO);
     const { version, body } = decodeHandshake(f.payload, 'handshake');
@@ -23,7 +26,10 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       throw new DsyncError('PROTOCOL_VERSION', `incompatible dsync versions: the client speaks protocol ${version} (dsync ${String(body.dsyncVersion)}), this side speaks ${PROTOCOL_VERSION} (dsync ${VERSION}); install the same dsync version on both sides`);
     }
     const hello = parseHello(body);
-    await peer.send(MSG.WELCOME, encodeHandshake({ dsyncVersion: VERSION }));
+    const o = hello.options;
+    if (o.streams > 1) data = await DataPlaneServer.open(o.transport, o.streams, peer, hello.role === 'sender');
+    if (o.bwlimit) peer.rateLimit = new RateLimit(o.bwlimit);
+    await peer.send(MSG.WELCOME, encodeHandshake({ dsyncVersion: VERSION, data: data?.offer }));
     const send = (ev: object) => {
       peer.send(MSG.EVENT, jsonPayload(ev)).catch(() => {});
     };
@@ -35,8 +41,8 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
       progress: () => {}, // the client measures progress on its own side of the stream
       planned: () => {},
       phase: () => {},
+      streams: () => {},
     };
-    const o = hello.options;
     peer.watch(o.timeout);
     // A remote path is relative to the login directory, and ~ means it, as with rsync and scp.
     const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
@@ -52,5 +58,7 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     await peer.sendError(e);
     peer.end();
     return e.exitCode;
+  } finally {
+    await data?.close();
   }
 }

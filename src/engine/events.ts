@@ -39,13 +39,14 @@ export interface RunStats {
   chunksResumed: number; // chunks an interrupted run had received, found again in its staging
   sourceRead: number; // file bytes the sender had to read to chunk them (stat cache misses)
   destRead: number; // the same on the receiver's side
+  streams: number[]; // bytes each parallel data stream carried (empty: all on the control stream)
 }
 
 export function emptyStats(): RunStats {
   return {
     entries: 0, files: 0, bytes: 0, created: 0, changed: 0, metaOnly: 0, deleted: 0, chunksTotal: 0,
     chunksLocal: 0, chunksSent: 0, bytesLocal: 0, bytesSent: 0, wireBytes: 0, warnings: 0,
-    chunksResumed: 0, sourceRead: 0, destRead: 0,
+    chunksResumed: 0, sourceRead: 0, destRead: 0, streams: [],
   };
 }
 
@@ -58,9 +59,11 @@ export interface Reporter {
   /** Chunk bytes newly planned for transfer (the growing total that progress runs toward). */
   planned(bytes: number): void;
   phase(name: string): void;
+  /** Bytes each parallel data stream has carried so far, every half second while they run. */
+  streams(bytes: number[]): void;
 }
 
-export const nullReporter: Reporter = { item() {}, warning() {}, progress() {}, planned() {}, phase() {} };
+export const nullReporter: Reporter = { item() {}, warning() {}, progress() {}, planned() {}, phase() {}, streams() {} };
 
 /** Exit-code severity of warnings: partial-transfer errors outrank vanished files. */
 export function worstWarning(codes: Iterable<ErrorCode>): ErrorCode | null {

@@ -11,6 +11,7 @@ import { describeOne, scanTree } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
+import { MAX_STREAMS } from '../protocol/hello.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
@@ -233,6 +234,8 @@ class ReceiverRun {
   private async receive(): Promise<void> {
     let manifestDone = false;
     let sendEnded = false;
+    let sendEnds = 0;
+    let sendEndsExpected = -1;
     for (;;) {
       const f = await this.peer.next();
       if (!f) throw new DsyncError('CONN_LOST', `connection to ${this.peer.label} closed before the transfer finished`);
@@ -286,10 +289,18 @@ class ReceiverRun {
           if (sendEnded && this.assembly.outstanding === 0) return;
           break;
         }
-        case MSG.SEND_END:
-          if (!manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer before the end of the manifest');
+        case MSG.SEND_END: {
+          // One on each data stream and one on the control stream; the last says all have arrived.
+          const end = decodeJson(f.payload, 'transfer end');
+          const streams = end.streams;
+          if (!Number.isInteger(streams) || (streams as number) < 0 || (streams as number) > MAX_STREAMS || (sendEndsExpected !== -1 && streams !== sendEndsExpected - 1)) {
+            throw new DsyncError('PROTOCOL', `malformed end of transfer from ${this.peer.label}`);
+          }
+          sendEndsExpected = (streams as number) + 1;
+          if (++sendEnds < sendEndsExpected) break;
+          if (sendEnds > sendEndsExpected || !manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer out of place');
           await this.planning;
-          this.stats.sourceRead = Number(decodeJson(f.payload, 'transfer end').sourceRead) || 0;
+          this.stats.sourceRead = Number(end.sourceRead) || 0;
           // Every want sent before WANT_END is answered; only chunks asked for again (damaged in
           // transit) may still be on their way.
           if (this.assembly.outstanding > this.refetching.size) {
@@ -298,6 +309,7 @@ class ReceiverRun {
           if (this.assembly.outstanding === 0) return;
           sendEnded = true;
           break;
+        }
         default:
           throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${this.peer.label}`);
       }

@@ -147,7 +147,8 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
           break;
         }
         case MSG.WANT_END:
-          await peer.send(MSG.SEND_END, jsonPayload({ sourceRead }));
+          // On every data stream too: the receiver knows each stream has delivered all it carried.
+          await peer.sendOnAll(MSG.SEND_END, jsonPayload({ sourceRead, streams: peer.dataStreams }));
           break;
         case MSG.DONE:
           return decodeJson(f.payload, 'result').stats as RunStats;
@@ -185,11 +186,11 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
         const rel = path.relative(real, loc.file) || path.basename(loc.file);
         const reason = `source file ${rel} ${bad} during the run`;
         opts.reporter.warning({ code: 'VANISHED', message: reason, path: rel });
-        await peer.send(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
+        await peer.sendData(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
         continue;
       }
       const { encoding, payload } = encoder.encode(data, base);
-      await peer.send(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
+      await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
       opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
   };

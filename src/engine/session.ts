@@ -6,7 +6,9 @@ import type { RunOptions } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { Peer } from '../protocol/peer.js';
 import type { Connection } from '../transport/connection.js';
+import { RateLimit } from '../util/rate-limit.js';
 import { VERSION } from '../version.js';
+import { openDataStreams, parseOffer } from './data-plane.js';
 import type { Endpoint } from './endpoint.js';
 import { worstWarning, type ItemEvent, type Reporter, type RunStats, type Warning } from './events.js';
 import { runReceiver } from './receiver.js';
@@ -42,6 +44,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     progress: (d) => reporter.progress(d),
     planned: (b) => reporter.planned(b),
     phase: (p) => reporter.phase(p),
+    streams: (b) => reporter.streams(b),
     warning(w) {
       if (!w.recovered) codes.push(w.code);
       reporter.warning(w);
@@ -54,25 +57,38 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     if (ev.kind === 'item') reporter.item(ev as unknown as ItemEvent);
     else if (ev.kind === 'warning') local.warning(ev as unknown as Warning);
   };
+  // Parallel streams only where this connection can open them (-e reaches no unix socket).
+  const streams = conn.streamTargets.includes(options.transport === 'tcp' ? 'tcp' : 'socket') ? options.streams : 1;
+  if (options.bwlimit) peer.rateLimit = new RateLimit(options.bwlimit);
+  let ticker: NodeJS.Timeout | undefined;
   try {
-    await peer.send(MSG.HELLO, encodeHandshake({ dsyncVersion: VERSION, role: pull ? 'sender' : 'receiver', path: (pull ? src : dst).path, options }));
+    await peer.send(MSG.HELLO, encodeHandshake({ dsyncVersion: VERSION, role: pull ? 'sender' : 'receiver', path: (pull ? src : dst).path, options: { ...options, streams } }));
     peer.watch(options.timeout);
     const welcome = await peer.expect(MSG.WELCOME);
     const { version, body } = decodeHandshake(welcome.payload, `handshake from ${conn.label}`);
     if (version !== PROTOCOL_VERSION) {
       throw new DsyncError('PROTOCOL_VERSION', `${conn.label} runs dsync ${String(body.dsyncVersion)} (protocol ${version}), this is dsync ${VERSION} (protocol ${PROTOCOL_VERSION}); install the same version on both sides`);
     }
+    const offer = parseOffer(body.data, streams);
+    if (offer) {
+      await openDataStreams(conn, offer, streams, peer, !pull);
+      ticker = setInterval(() => reporter.streams(peer.streamTraffic()), 500);
+    }
     const stats = pull
       ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, filters: options.filters, verify: options.verify, waitLock: options.waitLock, reporter: local })
       : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, filters: options.filters, verify: options.verify, reporter: local });
     peer.end();
+    stats.streams = peer.streamTraffic();
+    reporter.streams(stats.streams);
     const worst = worstWarning(codes);
     return { stats, exitCode: worst ? EXIT[worst] : EXIT.OK };
   } catch (err) {
-    const e = toDsyncError(err);
+    let e = toDsyncError(err);
+    if (e.code === 'CONN_LOST') e = (await peer.remoteError(1000)) ?? e;
     await peer.sendError(e);
     throw await conn.explain(e);
   } finally {
+    clearInterval(ticker);
     peer.unwatch();
     await conn.close();
   }

@@ -14,7 +14,12 @@ export interface RunOptions {
   reportItems: boolean; // the client shows each change (-v, --json, --dry-run): send item events
   waitLock: number; // seconds to wait for another run on the destination to finish
   timeout: number; // seconds of silence after which a side gives up on the other (0: never)
+  streams: number; // parallel data streams (1: data shares the control stream)
+  transport: 'ssh' | 'tcp'; // what data streams run over (see engine/data-plane.ts)
+  bwlimit: number; // bytes per second over all streams (0: unlimited)
 }
+
+export const MAX_STREAMS = 16;
 
 export interface Hello {
   dsyncVersion: string;
@@ -55,12 +60,18 @@ export function parseHello(body: Record<string, unknown>): Hello {
   if (typeof waitLock !== 'number' || !Number.isFinite(waitLock) || waitLock < 0 || waitLock > 7 * 86400) bad('waitLock');
   const timeout = o.timeout;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0 || timeout > 86400) bad('timeout');
+  const streams = o.streams;
+  if (typeof streams !== 'number' || !Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) bad('streams');
+  const transport = o.transport;
+  if (transport !== 'ssh' && transport !== 'tcp') bad('transport');
+  const bwlimit = o.bwlimit;
+  if (typeof bwlimit !== 'number' || !Number.isFinite(bwlimit) || bwlimit < 0) bad('bwlimit');
   const filters = o.filters;
   if (!Array.isArray(filters) || filters.length > 10000 || !filters.every((f) => typeof f === 'string' && f.length <= 4096)) bad('filters');
   return {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, streams, transport, bwlimit, params, compression, filters: filters as string[] },
   };
 }

@@ -1,10 +1,21 @@
 import type { Readable, Writable } from 'node:stream';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
-import { FrameDecoder, frameHeader, type Frame } from './frame.js';
+import { FrameDecoder, frameHeader, HEADER_LEN, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
+import type { RateLimit } from '../util/rate-limit.js';
 
 /** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
 export const QUEUE_LIMIT = 4 * 1024 * 1024;
+/** The same for each parallel data stream: (streams x 1 MiB) + 4 MiB queued at most on a side. */
+export const STREAM_QUEUE_LIMIT = 1024 * 1024;
+
+/**
+ * A data stream that takes no more for now. Only a stream past its own high-water mark emits
+ * 'drain' (an SSH channel's mark is its 2 MiB window, a socket's 16 KiB), so both must hold.
+ */
+function full(o: Writable): boolean {
+  return o.writableNeedDrain && o.writableLength >= STREAM_QUEUE_LIMIT;
+}
 
 /**
  * One end of a dsync conversation over any byte stream (child stdio, SSH channel, TCP).
@@ -12,7 +23,12 @@ export const QUEUE_LIMIT = 4 * 1024 * 1024;
  * DsyncErrors and EVENT frames go to `onEvent`, so role code only sees its own messages.
  */
 export class Peer {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoders: FrameDecoder[] = [];
+  private readonly inputs: Readable[] = [];
+  private readonly dataOutputs: Writable[] = [];
+  private readonly traffic: number[] = []; // frame bytes each data stream carried, either way
+  private nextStream = 0;
+  private controlEnded = false;
   private readonly queue: Frame[] = [];
   private queued = 0; // payload bytes in `queue`
   private inputEnded = false;
@@ -22,6 +38,8 @@ export class Peer {
   private writeError: Error | null = null;
   private closed = false;
   private readonly waiters = new Set<(err: Error) => void>();
+  /** Total rate of data frames (bytes/s, --bwlimit) over all streams; 0: unlimited. */
+  rateLimit: RateLimit | null = null;
   onEvent: (ev: Record<string, unknown>) => void = () => {};
 
   constructor(
@@ -29,13 +47,27 @@ export class Peer {
     private readonly output: Writable,
     readonly label: string,
   ) {
-    // Input is read all the time, not only when a role asks for the next frame: a side that is
-    // busy sending must still take in the other side's small frames, or both can stall on full
-    // pipes. Only a large backlog pauses the stream.
+    this.listen(input, true);
+    // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
+    this.watchOutput(output);
+  }
+
+  /**
+   * Read frames from `input` into the one queue every stream shares. Input is read all the time,
+   * not only when a role asks for the next frame: a side that is busy sending must still take in
+   * the other side's small frames, or both can stall on full pipes. Only a large backlog pauses.
+   * The end of the control stream ends the conversation; a data stream may end quietly when
+   * `eofIsLoss` is false (the sending side: its data streams carry nothing towards it).
+   */
+  private listen(input: Readable, eofIsLoss: boolean, stream = -1): void {
+    const decoder = new FrameDecoder();
+    this.decoders.push(decoder);
+    this.inputs.push(input);
     input.on('data', (chunk: Buffer) => {
       this.lastInput = Date.now();
+      if (stream >= 0) this.traffic[stream]! += chunk.length;
       try {
-        for (const f of this.decoder.push(chunk)) {
+        for (const f of decoder.push(chunk)) {
           this.queue.push(f);
           this.queued += f.payload.length;
         }
@@ -43,27 +75,57 @@ export class Peer {
         this.inputError = err as DsyncError;
         input.pause();
       }
-      if (this.queued > QUEUE_LIMIT * 4) input.pause();
+      if (this.queued > QUEUE_LIMIT * 4) for (const i of this.inputs) i.pause();
       this.notify();
     });
-    input.on('end', () => {
-      this.inputEnded = true;
-      this.notify();
-    });
+    const failed = (err: Error) => (stream < 0 ? this.fail(err) : this.breakData(err));
     input.on('error', (err) => {
-      this.inputError ??= new DsyncError('CONN_LOST', `connection to ${this.label} failed: ${err.message}`);
-      this.notify();
+      this.inputError ??= err instanceof DsyncError ? err : new DsyncError('CONN_LOST', `connection to ${this.label} failed: ${err.message}`);
+      failed(err);
     });
-    // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
-    output.on('error', (err) => this.fail(err));
-    output.on('close', () => this.fail());
-    input.on('close', () => this.fail());
-    input.on('end', () => this.fail()); // the other side never half-closes while it still reads
-    input.on('error', (err) => this.fail(err));
-    this.input = input;
+    const ended = () => {
+      if (stream < 0) this.controlEnded = true;
+      if (eofIsLoss || decoder.pending) failed(this.lost());
+    };
+    input.on('end', ended); // the other side never half-closes while it still reads
+    input.on('close', ended);
+    input.resume(); // a stream whose first bytes were read in paused mode (a data stream's join)
   }
 
-  private readonly input: Readable;
+  private watchOutput(output: Writable): void {
+    output.on('error', (err) => this.fail(err));
+    output.on('close', () => this.fail());
+  }
+
+  /** Add a data stream: its frames join the same queue, and data frames may leave on it. */
+  attach(stream: { input: Readable; output: Writable }, eofIsLoss: boolean): void {
+    this.traffic.push(0);
+    this.listen(stream.input, eofIsLoss, this.traffic.length - 1);
+    stream.output.on('error', (err) => this.breakData(err));
+    this.dataOutputs.push(stream.output);
+  }
+
+  /**
+   * A data stream broke: the run cannot finish (its chunks are lost), but the control stream still
+   * works, so the side that noticed can still tell the other why (see remoteError).
+   */
+  private breakData(err: Error): void {
+    const e = err instanceof DsyncError ? err : new DsyncError('CONN_LOST', `a data stream to ${this.label} failed: ${err.message}`);
+    this.abort(e);
+    for (const w of this.waiters) w(e);
+    this.waiters.clear();
+  }
+
+  /** Bytes each data stream has carried so far (for progress and the summary). */
+  streamTraffic(): number[] {
+    return [...this.traffic];
+  }
+
+  /** How many data streams data frames are spread over (0: they go on the control stream). */
+  get dataStreams(): number {
+    return this.dataOutputs.length;
+  }
+
   private lastInput = Date.now();
   private lastOutput = Date.now();
   private timer: NodeJS.Timeout | null = null;
@@ -120,31 +182,70 @@ export class Peer {
   }
 
   async send(type: number, payload: Buffer = Buffer.alloc(0), extra?: Buffer): Promise<void> {
-    if (this.writeError || this.closed || this.output.destroyed) throw this.lost();
+    await this.write(this.output, type, payload, extra);
+  }
+
+  /**
+   * Send a data frame (a chunk) on the least loaded data stream, so a slow stream does not hold
+   * up the others; with no data streams, on the control stream.
+   */
+  async sendData(type: number, payload: Buffer, extra?: Buffer): Promise<void> {
+    const len = payload.length + (extra?.length ?? 0);
+    await this.rateLimit?.take(len);
+    const outs = this.dataOutputs;
+    if (outs.length === 0) return this.write(this.output, type, payload, extra);
+    for (;;) {
+      // Ties (idle streams) go round-robin, so every stream carries its share from the start.
+      let best = -1;
+      for (let k = 0; k < outs.length; k++) {
+        const i = (this.nextStream + k) % outs.length;
+        if (best < 0 || outs[i]!.writableLength < outs[best]!.writableLength) best = i;
+      }
+      // Every stream has a full queue: wait for whichever drains first. A stream's queue is kept
+      // short so that a slow one is passed over instead of being handed a long backlog.
+      if (full(outs[best]!)) {
+        await this.drain(outs);
+        continue;
+      }
+      this.nextStream = (best + 1) % outs.length;
+      this.traffic[best]! += HEADER_LEN + len;
+      return this.write(outs[best]!, type, payload, extra);
+    }
+  }
+
+  /** Send `type` on every data stream, then on the control stream: a barrier for each stream. */
+  async sendOnAll(type: number, payload: Buffer): Promise<void> {
+    for (const o of this.dataOutputs) await this.write(o, type, payload);
+    await this.send(type, payload);
+  }
+
+  private async write(out: Writable, type: number, payload: Buffer, extra?: Buffer): Promise<void> {
+    if (this.writeError || this.closed || out.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
     this.lastOutput = Date.now();
     // Corked, header and payload leave in one writev instead of a syscall each.
-    this.output.cork();
-    this.output.write(frameHeader(type, len));
-    let ok = this.output.write(payload);
-    if (extra) ok = this.output.write(extra);
-    this.output.uncork();
+    out.cork();
+    out.write(frameHeader(type, len));
+    let ok = out.write(payload);
+    if (extra) ok = out.write(extra);
+    out.uncork();
     // Waiting for 'drain' at the stream's own small high-water mark (16 KiB for a pipe) makes the
     // two sides take turns; queueing up to QUEUE_LIMIT lets them work at the same time.
-    if (!ok && this.output.writableLength >= QUEUE_LIMIT) await this.drain();
+    if (!ok && out.writableLength >= QUEUE_LIMIT) await this.drain([out]);
   }
 
-  private drain(): Promise<void> {
+  /** Wait until one of `outs` drains (or the connection fails). */
+  private drain(outs: Writable[]): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(this.lost());
       const done = (err?: Error) => {
-        this.output.off('drain', onDrain);
+        for (const o of outs) o.off('drain', onDrain);
         this.waiters.delete(done);
         if (err) reject(err);
         else resolve();
       };
       const onDrain = () => done();
-      this.output.on('drain', onDrain);
+      for (const o of outs) o.on('drain', onDrain);
       this.waiters.add(done);
     });
   }
@@ -156,7 +257,7 @@ export class Peer {
       const f = this.queue.shift();
       if (f) {
         this.queued -= f.payload.length;
-        if (this.input.isPaused() && !this.inputError && this.queued <= QUEUE_LIMIT) this.input.resume();
+        if (this.queued <= QUEUE_LIMIT && !this.inputError) for (const i of this.inputs) if (i.isPaused()) i.resume();
         if (f.type === MSG.ERROR) throw decodeError(f.payload);
         if (f.type === MSG.EVENT) {
           this.onEvent(decodeJson(f.payload, 'event'));
@@ -167,11 +268,33 @@ export class Peer {
       }
       if (this.inputError) throw this.inputError;
       if (this.inputEnded) {
-        if (this.decoder.pending) throw this.lost();
+        if (this.decoders.some((d) => d.pending)) throw this.lost();
         return null;
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
+      });
+    }
+  }
+
+  /**
+   * After a failure: the other side's own ERROR, if it arrives on the control stream within `ms`.
+   * When a data stream breaks (say, a record failed authentication there), the side that noticed
+   * explains it on the control stream, which is worth more than "connection reset" seen here.
+   */
+  async remoteError(ms: number): Promise<DsyncError | null> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const f = this.queue.find((q) => q.type === MSG.ERROR);
+      if (f) return decodeError(f.payload);
+      const left = deadline - Date.now();
+      if (this.controlEnded || left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
     }
   }
@@ -197,6 +320,6 @@ export class Peer {
 
   end(): void {
     this.unwatch();
-    if (!this.output.destroyed) this.output.end();
+    for (const o of [...this.dataOutputs, this.output]) if (!o.destroyed) o.end();
   }
 }

@@ -1,15 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
-import type { Connection } from './connection.js';
+import { connectDirect, type Connection, type StreamKind } from './connection.js';
 
 const STDERR_KEEP = 16 * 1024;
 
 /**
  * A dsync agent in a child process speaking the protocol on its stdin/stdout: the local agent, or
- * `ssh host dsync agent` for -e/--rsh. The tail of its stderr explains failures.
+ * `ssh host dsync agent` for -e/--rsh. The tail of its stderr explains failures. Data streams are
+ * reached directly: the local agent's socket, or a remote agent's TCP port.
  */
-export function childConnection(command: string, args: string[], label: string, missingHint: string): Connection {
+export function childConnection(command: string, args: string[], label: string, missingHint: string, streamTargets: StreamKind[]): Connection {
   const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -26,6 +27,8 @@ export function childConnection(command: string, args: string[], label: string, 
     input: child.stdout!,
     output: child.stdin!,
     label,
+    streamTargets,
+    openStream: connectDirect,
     onLost(cb) {
       child.on('exit', () => cb(new Error(`${label} exited`)));
     },

@@ -1,4 +1,5 @@
-import type { Readable, Writable } from 'node:stream';
+import net from 'node:net';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { DsyncError } from '../errors/dsync-error.js';
 
 /** A byte stream to a dsync agent, however it was reached (child process, SSH, ...). */
@@ -11,6 +12,28 @@ export interface Connection {
   explain(err: DsyncError): Promise<DsyncError>;
   /** Call `cb` if the connection dies under the stream (the stream itself may not say so). */
   onLost(cb: (err: Error) => void): void;
+  /**
+   * Open one more byte stream to where the agent listens (a unix socket on its host, or a TCP
+   * port): a parallel data stream.
+   */
+  openStream(target: StreamTarget): Promise<Duplex>;
+  /** The kinds of target `openStream` can reach. */
+  streamTargets: StreamKind[];
   /** End the conversation and release everything (process, sockets). */
   close(): Promise<void>;
+}
+
+export type StreamKind = 'socket' | 'tcp';
+export type StreamTarget = { socket: string; host?: undefined } | { host: string; port: number };
+
+/** Reach a stream target directly from this host (a local agent, or TCP to a remote one). */
+export function connectDirect(target: StreamTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const sock = 'socket' in target ? net.connect(target.socket) : net.connect({ host: target.host, port: target.port, noDelay: true });
+    sock.once('connect', () => {
+      sock.off('error', reject);
+      resolve(sock);
+    });
+    sock.once('error', reject);
+  });
 }

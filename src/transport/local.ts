@@ -7,5 +7,5 @@ export const DSYNC_BIN = fileURLToPath(new URL('../../../bin/dsync.js', import.m
 
 export function localAgent(): Connection {
   // The agent runs under the same Node flags as the client (memory limits, profiling, ...).
-  return childConnection(process.execPath, [...process.execArgv, DSYNC_BIN, 'agent'], 'local agent', 'reinstall dsync');
+  return childConnection(process.execPath, [...process.execArgv, DSYNC_BIN, 'agent'], 'local agent', 'reinstall dsync', ['socket', 'tcp']);
 }

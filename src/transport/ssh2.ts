@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import ssh2, { type AuthMethod, type ClientChannel } from 'ssh2';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
-import type { Connection } from './connection.js';
+import { connectDirect, type Connection } from './connection.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, knownKeyTypes } from './known-hosts.js';
 import { resolveSshTarget, type SshTarget } from './ssh-config.js';
 import { sshFailure } from './ssh-errors.js';
@@ -164,10 +164,19 @@ function channelConnection(chan: ClientChannel, t: SshTarget, clients: Client[],
     chan.on('close', () => resolve(null));
   });
   chan.on('error', () => {}); // surfaces through the protocol as a lost connection
+  const client = clients[clients.length - 1]!;
   return {
     input: chan,
     output: chan,
     label: t.alias,
+    streamTargets: ['socket', 'tcp'],
+    openStream(target) {
+      if (!('socket' in target)) return connectDirect(target);
+      // One more channel on the same connection: its own flow-control window (2 MiB at sshd).
+      return new Promise((resolve, reject) => {
+        client.openssh_forwardOutStreamLocal(target.socket, (err, stream) => (err ? reject(err) : resolve(stream)));
+      });
+    },
     onLost(cb) {
       // ssh2 channels never emit 'close' on their own when the connection under them dies.
       for (const c of clients) {

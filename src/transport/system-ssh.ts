@@ -45,7 +45,8 @@ export function systemSshConnection(rsh: string, host: string, user: string | nu
   if (!process.stdin.isTTY) args.push('-o', 'BatchMode=yes');
   if (user) args.push('-l', user);
   args.push('--', host, `${o.remoteCmd} agent`);
-  const conn = childConnection(cmd, args, host, 'install dsync there (same version) or name it with --remote-cmd');
+  // The system ssh offers no way to open more channels from here: parallel streams need --transport tcp.
+  const conn = childConnection(cmd, args, host, 'install dsync there (same version) or name it with --remote-cmd', ['tcp']);
   return {
     ...conn,
     async explain(err) {

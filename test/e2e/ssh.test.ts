@@ -36,10 +36,13 @@ describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenS
     s.cleanup();
   });
 
-  it('pushes a dataset to host:path', async () => {
+  it('pushes a dataset to host:path, over four SSH channels by default', async () => {
     const r = await ssh(lab.config, 'sync', v1, `lab:${remoteDst}`);
     expect(r.code, r.stderr).toBe(0);
     expect(treeDiff(v1, remoteDst)).toEqual([]);
+    const streams = summary(r).streams as number[];
+    expect(streams).toHaveLength(4);
+    for (const b of streams) expect(b).toBeGreaterThan(1024 * 1024);
   });
 
   it('pushes the next day incrementally, sending a fraction of the data', async () => {
@@ -61,11 +64,27 @@ describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenS
     expect(summary(again).bytesSent).toBe(0);
   });
 
-  it('runs over the system ssh client with -e ssh', async () => {
+  it('runs over the system ssh client with -e ssh (one stream: it cannot open more channels)', async () => {
     const dst = path.join(s.dir, 'via-system-ssh');
     const r = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '-e', 'ssh');
     expect(r.code, r.stderr).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
+    expect(summary(r).streams).toEqual([]);
+  });
+
+  it('--transport tcp: data over direct TCP streams sealed with AES-GCM, push and pull, also with -e ssh', async () => {
+    const dst = path.join(s.dir, 'via-tcp');
+    const push = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '--transport', 'tcp', '--streams', '3');
+    expect(push.code, push.stderr).toBe(0);
+    expect(treeDiff(v1, dst)).toEqual([]);
+    expect(summary(push).streams).toHaveLength(3);
+    const back = path.join(s.dir, 'via-tcp-back');
+    const pull = await ssh(lab.config, 'sync', `lab:${dst}`, back, '--transport', 'tcp', '-e', 'ssh');
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(treeDiff(v1, back)).toEqual([]);
+    const streams = summary(pull).streams as number[];
+    expect(streams).toHaveLength(4);
+    for (const b of streams) expect(b).toBeGreaterThan(0);
   });
 
   it('reaches the host through ProxyJump', async () => {

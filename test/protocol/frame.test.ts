@@ -4,6 +4,7 @@ import { DsyncError } from '../../src/errors/dsync-error.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
 import { parseHello } from '../../src/protocol/hello.js';
+import { parseOffer } from '../../src/engine/data-plane.js';
 
 describe('frame decoder (sans-IO)', () => {
   it('yields the same frames however the byte stream is split', () => {
@@ -81,12 +82,28 @@ describe('message decoders on hostile input', () => {
   });
 
   it('hello: validates every field it will act on', () => {
-    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0, timeout: 0 } };
+    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0, timeout: 0, streams: 4, transport: 'tcp', bwlimit: 0 } };
     expect(parseHello(good).role).toBe('receiver');
     const { body } = decodeHandshake(encodeHandshake(good), 'x');
     expect(parseHello(body).path).toBe('/x');
     expect(() => parseHello({ ...good, role: 'root' })).toThrow(/role/);
     expect(() => parseHello({ ...good, options: { ...good.options, params: { min: 1, avg: 3, max: 2 } } })).toThrow(DsyncError);
     expect(() => parseHello({ ...good, options: { ...good.options, compression: { kind: 'level', level: 99 } } })).toThrow(/compression/);
+    expect(() => parseHello({ ...good, options: { ...good.options, streams: 17 } })).toThrow(/streams/);
+    expect(() => parseHello({ ...good, options: { ...good.options, streams: 2.5 } })).toThrow(/streams/);
+    expect(() => parseHello({ ...good, options: { ...good.options, transport: 'udp' } })).toThrow(/transport/);
+    expect(() => parseHello({ ...good, options: { ...good.options, bwlimit: -1 } })).toThrow(/bwlimit/);
+  });
+
+  it('data stream offer: only a well-formed target, token and key', () => {
+    const offer = { target: { socket: '/tmp/dsync-x/s' }, token: 'ab'.repeat(32) };
+    expect(parseOffer(undefined, 4)).toBeNull();
+    expect(parseOffer(offer, 4)).toEqual(offer);
+    expect(parseOffer({ target: { host: '127.0.0.1', port: 4000 }, token: 'ab'.repeat(32), key: '01'.repeat(32) }, 4)?.key).toBe('01'.repeat(32));
+    expect(() => parseOffer(offer, 1)).toThrow(/offer/); // streams were not asked for
+    expect(() => parseOffer({ ...offer, token: 'zz' }, 4)).toThrow(/offer/);
+    expect(() => parseOffer({ ...offer, target: { host: 'evil.example', port: 4000 } }, 4)).toThrow(/offer/);
+    expect(() => parseOffer({ ...offer, target: { host: '127.0.0.1', port: 70000 } }, 4)).toThrow(/offer/);
+    expect(() => parseOffer({ ...offer, target: { socket: 'x'.repeat(200) } }, 4)).toThrow(/offer/);
   });
 });
