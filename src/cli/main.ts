@@ -48,6 +48,18 @@ function parseSeconds(flag: string, s: string): number {
   return n;
 }
 
+function parseDays(flag: string, s: string): number {
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n) || n < 0) usage(`${flag} takes a number of days, not ${JSON.stringify(s)}`);
+  return n;
+}
+
+function parseSizeFlag(flag: string, s: string): number {
+  const n = parseSize(s);
+  if (n === null) usage(`${flag} takes a size like 500M or 100G, not ${JSON.stringify(s)}`);
+  return n;
+}
+
 function parseStreams(s: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1 || n > MAX_STREAMS) usage(`--streams takes a whole number 1..${MAX_STREAMS}, not ${JSON.stringify(s)}`);
@@ -92,6 +104,10 @@ interface SyncFlags {
   retries: string;
   timeout: string;
   streams?: string;
+  atomic?: boolean;
+  keep?: string;
+  stagingMaxAge: string;
+  stagingMaxSize: string;
   transport: string;
   bwlimit: string;
 }
@@ -115,6 +131,10 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
     streams: 1,
     transport: parseTransport(flags.transport),
     bwlimit: parseRate(flags.bwlimit),
+    atomic: !!flags.atomic,
+    keep: flags.keep === undefined ? 2 : parseCount('--keep', flags.keep),
+    stagingMaxAge: parseDays('--staging-max-age', flags.stagingMaxAge) * 86400,
+    stagingMaxSize: parseSizeFlag('--staging-max-size', flags.stagingMaxSize),
   };
   for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
   const s = parseEndpoint(src);
@@ -240,6 +260,11 @@ Examples:
       .argument('<dst>', 'destination directory: a local path or [user@]host:path');
     if (kind === 'sync') cmd.option('-n, --dry-run', 'change nothing; list what would change');
     if (kind !== 'verify') cmd.option('--delete', 'delete destination files that are not in the source');
+    if (kind === 'sync') {
+      cmd
+        .option('--atomic', 'publish a whole new version at once: DST becomes a symlink to DST.versions/<time>, switched after everything is in place')
+        .option('--keep <n>', 'with --atomic: previous versions to keep (unchanged files are hard links, so they cost no space)', '2');
+    }
     cmd
       .option('-v, --verbose', 'list every change')
       .option('-q, --quiet', 'print errors only')
@@ -268,6 +293,8 @@ Examples:
       .option('--streams <n>', `parallel data streams, 1..${MAX_STREAMS}, chunks of large files spread over them (default: 4 to a remote host, 1 between local paths)`)
       .option('--transport <kind>', 'what the data streams run over: ssh (encrypted channels of the SSH connection) or tcp (direct TCP sealed with AES-256-GCM; fast trusted networks)', 'ssh')
       .option('--bwlimit <rate>', 'limit the total over all streams, in bytes per second: 50M, 1G; a bare number is KiB/s like rsync (default: no limit)', '0')
+      .option('--staging-max-age <days>', 'keep what an interrupted run staged (for a resume) at most this many days', '7')
+      .option('--staging-max-size <size>', 'and at most this much of it, oldest dropped first', '100G')
       .option('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3')
       .addHelpText('after', examples[kind])
       .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));

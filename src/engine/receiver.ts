@@ -18,6 +18,7 @@ import { publish } from '../receiver/publish.js';
 import { Journal } from '../receiver/journal.js';
 import { DestLock } from '../receiver/lock.js';
 import { StateDir } from '../receiver/state-dir.js';
+import { Versions } from '../receiver/versions.js';
 import { decodeChunkPayload } from '../codec/chunk-codec.js';
 import { BLOCK, signature } from '../codec/delta.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
@@ -34,6 +35,10 @@ export interface ReceiverOptions {
   filters: string[]; // rules from the command line; the source's .dsyncignore rules are added
   verify: boolean; // read every destination file again instead of trusting the stat cache
   waitLock: number; // seconds to wait for another run on the same destination
+  atomic: boolean; // build a new version and switch the DST symlink to it (receiver/versions.ts)
+  keep: number; // --atomic: previous versions kept
+  stagingMaxAge: number; // seconds: staged data of interrupted runs older than this is dropped
+  stagingMaxSize: number; // bytes: ... and beyond this size, oldest first
   reporter: Reporter;
 }
 
@@ -66,7 +71,9 @@ class ReceiverRun {
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
   private dest = new Map<string, Entry>();
-  private root = '';
+  private root = ''; // where this run publishes
+  private scanRoot: string | null = null; // what the destination holds now (another path with --atomic)
+  private versions: Versions | null = null;
   private rename: string | null = null; // single-file source: the name it gets in the destination
   private state!: StateDir;
   private want: WantItem[] = [];
@@ -91,7 +98,7 @@ class ReceiverRun {
 
   async run(): Promise<RunStats> {
     await this.resolveTarget();
-    this.state = StateDir.for(this.root);
+    this.state = StateDir.for(this.versions?.link ?? this.root);
     let lock: DestLock | null = null;
     if (!this.opts.dryRun) {
       try {
@@ -103,6 +110,8 @@ class ReceiverRun {
     try {
       if (lock) {
         await this.state.create();
+        const gc = await this.state.collectGarbage(this.opts.stagingMaxAge * 1000, this.opts.stagingMaxSize);
+        if (gc.files) this.opts.reporter.warning({ code: 'PARTIAL', recovered: true, message: `removed ${gc.files} staged files (${gc.bytes} bytes) that interrupted runs left longer ago or larger than the staging limits` });
         this.assembly.journal = new Journal(this.state.journal, this.state.staging);
       }
       return await this.runLocked();
@@ -115,11 +124,16 @@ class ReceiverRun {
   private async runLocked(): Promise<RunStats> {
     this.opts.reporter.phase('scanning destination');
     this.chain(() => this.scanDestination());
+    // The next version is cloned from the current one only after it was scanned: making hard links
+    // moves the files' ctimes, which would defeat the stat cache of that scan.
+    const versions = this.opts.dryRun ? null : this.versions;
+    if (versions) this.chain(() => versions.prepare());
     try {
       await this.receive();
       this.opts.reporter.phase('publishing');
       if (!this.opts.dryRun) await this.makeDurable();
       await publish({
+        breakLinks: !!versions,
         root: this.root,
         entries: this.entries,
         actions: this.actions,
@@ -136,8 +150,15 @@ class ReceiverRun {
       }
       if (!this.opts.dryRun) {
         await syncFilesystem(this.root); // the renames themselves, best effort
+        if (versions) {
+          await versions.switchTo();
+          await versions.prune(this.opts.keep);
+        }
         await this.saveCache();
       }
+    } catch (err) {
+      await versions?.discard().catch(() => {});
+      throw err;
     } finally {
       this.assembly.close();
     }
@@ -166,6 +187,14 @@ class ReceiverRun {
   /** Work out the destination root: a directory, or for a single-file source, maybe a file name. */
   private async resolveTarget(): Promise<void> {
     const dst = path.resolve(this.opts.root);
+    if (this.opts.atomic) {
+      if (this.singleFile) throw new DsyncError('USAGE', '--atomic needs a directory as the source');
+      this.versions = await Versions.open(dst);
+      await this.ensureDir(path.dirname(dst));
+      this.root = this.versions.next;
+      this.scanRoot = this.versions.current;
+      return;
+    }
     let st: import('node:fs').Stats | null = null;
     try {
       st = await fsp.stat(dst);
@@ -174,6 +203,7 @@ class ReceiverRun {
     }
     if (this.singleFile && !(st?.isDirectory() || this.opts.destIsDir)) {
       this.root = path.dirname(dst);
+      this.scanRoot = this.root;
       this.rename = path.basename(dst);
       if (st?.isDirectory() === false || !st) await this.ensureDir(this.root);
       return;
@@ -182,6 +212,7 @@ class ReceiverRun {
       throw new DsyncError('DEST_NOT_WRITABLE', `destination ${dst} exists and is not a directory`);
     }
     this.root = dst;
+    this.scanRoot = dst;
     if (!st) await this.ensureDir(dst);
   }
 
@@ -196,15 +227,16 @@ class ReceiverRun {
 
   /** Index every chunk the destination holds (the stat cache spares re-reading unchanged files). */
   private async scanDestination(): Promise<void> {
-    const cache = this.opts.verify ? StatCache.empty() : await StatCache.load(this.root, this.params);
-    const cutter = new Cutter(this.params);
-    let exists = true;
+    const root = this.scanRoot;
+    let exists = root !== null;
     try {
-      await fsp.access(this.root);
+      if (root) await fsp.access(root);
     } catch {
       exists = false; // dry run into a destination that does not exist yet
     }
-    if (!exists) return;
+    if (!exists || !root) return this.reuseJournal();
+    const cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params);
+    const cutter = new Cutter(this.params);
     // Unreadable destination files are simply not reused, so scan warnings are dropped.
     const pool = HashPool.create(this.params);
     const scanOpts = {
@@ -218,16 +250,20 @@ class ReceiverRun {
       },
     };
     const name = this.rename;
-    const scan = name ? describeOne(path.join(this.root, name), name, scanOpts) : scanTree(this.root, scanOpts);
+    const scan = name ? describeOne(path.join(root, name), name, scanOpts) : scanTree(root, scanOpts);
     try {
       for await (const e of scan) {
         this.dest.set(e.path, e);
-        if (e.type === 'file') this.index.addFile(path.join(this.root, e.path), e);
+        if (e.type === 'file') this.index.addFile(path.join(root, e.path), e);
       }
     } finally {
       await pool?.close();
     }
-    // What an interrupted run already received is data this run has too.
+    this.reuseJournal();
+  }
+
+  /** What an interrupted run already received is data this run has too. */
+  private reuseJournal(): void {
     if (!this.opts.dryRun) this.stats.chunksResumed = Journal.reuse(this.state.journal, this.state.staging, this.index, this.params.max);
   }
 

@@ -17,6 +17,10 @@ export interface RunOptions {
   streams: number; // parallel data streams (1: data shares the control stream)
   transport: 'ssh' | 'tcp'; // what data streams run over (see engine/data-plane.ts)
   bwlimit: number; // bytes per second over all streams (0: unlimited)
+  atomic: boolean; // publish as a new version behind the DST symlink (receiver/versions.ts)
+  keep: number; // --atomic: previous versions to keep
+  stagingMaxAge: number; // seconds an interrupted run's staged data is kept for a resume
+  stagingMaxSize: number; // bytes of it kept at most
 }
 
 export const MAX_STREAMS = 16;
@@ -66,12 +70,18 @@ export function parseHello(body: Record<string, unknown>): Hello {
   if (transport !== 'ssh' && transport !== 'tcp') bad('transport');
   const bwlimit = o.bwlimit;
   if (typeof bwlimit !== 'number' || !Number.isFinite(bwlimit) || bwlimit < 0) bad('bwlimit');
+  const keep = o.keep;
+  if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0 || keep > 1000) bad('keep');
+  const stagingMaxAge = o.stagingMaxAge;
+  if (typeof stagingMaxAge !== 'number' || !Number.isFinite(stagingMaxAge) || stagingMaxAge < 0) bad('stagingMaxAge');
+  const stagingMaxSize = o.stagingMaxSize;
+  if (typeof stagingMaxSize !== 'number' || !Number.isFinite(stagingMaxSize) || stagingMaxSize < 0) bad('stagingMaxSize');
   const filters = o.filters;
   if (!Array.isArray(filters) || filters.length > 10000 || !filters.every((f) => typeof f === 'string' && f.length <= 4096)) bad('filters');
   return {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, streams, transport, bwlimit, params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, streams, transport, bwlimit, atomic: bool(o, 'atomic'), keep, stagingMaxAge, stagingMaxSize, params, compression, filters: filters as string[] },
   };
 }

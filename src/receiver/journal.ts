@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { ChunkIndex } from './chunk-index.js';
 
@@ -36,13 +36,17 @@ export class Journal {
       return 0;
     }
     let n = 0;
+    const present = new Map<string, boolean>(); // staged files garbage-collection may have removed
     for (const line of text.split('\n')) {
       const m = /^([0-9a-f]{64}) ([0-9a-f]{2}\/[0-9a-f]{64}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line);
       if (!m) continue; // torn or foreign line
       const key = Buffer.from(m[1]!, 'hex').toString('latin1');
       const length = Number(m[4]);
       if (length === 0 || length > maxChunk || index.get(key)) continue;
-      index.set(key, { file: path.join(staging, m[2]!), offset: Number(m[3]), length });
+      const file = path.join(staging, m[2]!);
+      if (!present.has(file)) present.set(file, existsSync(file));
+      if (!present.get(file)) continue;
+      index.set(key, { file, offset: Number(m[3]), length });
       n++;
     }
     return n;

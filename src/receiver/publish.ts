@@ -8,6 +8,7 @@ import type { StagedFile } from './assembly.js';
 
 export interface PublishInput {
   root: string;
+  breakLinks: boolean; // files may be hard links shared with an older version: never change one in place
   entries: Entry[]; // source manifest, in walk order (parents first)
   actions: (ItemAction | 'none')[];
   staged: Map<number, StagedFile>;
@@ -96,6 +97,13 @@ export async function publish(p: PublishInput): Promise<void> {
         if (old && old.type !== 'dir') await fsp.unlink(target);
         await fsp.mkdir(target, { mode: 0o700 });
         safeDirs.add(e.path);
+        report(e, action);
+      } else if (action === 'meta' && e.type === 'file' && p.breakLinks) {
+        // A copy gets the new mode and time; the older version keeps its own.
+        const tmp = p.tmpPath(idx);
+        await fsp.copyFile(target, tmp, constants.COPYFILE_FICLONE);
+        await setFileMeta(tmp, e);
+        await fsp.rename(tmp, target);
         report(e, action);
       } else if (action === 'meta') {
         await setFileMeta(target, e);

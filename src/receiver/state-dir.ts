@@ -56,6 +56,35 @@ export class StateDir {
     return path.join(this.staging, `link-${idx}`);
   }
 
+  /**
+   * Under the lock, before a run: what abandoned runs staged is kept for a resume only so long.
+   * Staged files older than `maxAgeMs` go, then the oldest until at most `maxBytes` remain.
+   * Returns what was removed.
+   */
+  async collectGarbage(maxAgeMs: number, maxBytes: number): Promise<{ files: number; bytes: number }> {
+    const staged: { file: string; size: number; mtimeMs: number }[] = [];
+    for (const sub of await fsp.readdir(this.staging).catch(() => [] as string[])) {
+      const dir = path.join(this.staging, sub);
+      for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+        const file = path.join(dir, name);
+        const st = await fsp.lstat(file).catch(() => null);
+        if (st?.isFile()) staged.push({ file, size: st.size, mtimeMs: st.mtimeMs });
+      }
+    }
+    staged.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let total = staged.reduce((n, f) => n + f.size, 0);
+    const removed = { files: 0, bytes: 0 };
+    const now = Date.now();
+    for (const f of staged) {
+      if (now - f.mtimeMs <= maxAgeMs && total <= maxBytes) break;
+      await fsp.rm(f.file, { force: true });
+      total -= f.size;
+      removed.files++;
+      removed.bytes += f.size;
+    }
+    return removed;
+  }
+
   /** After success: staging and journal (under the lock). */
   async removeStaging(): Promise<void> {
     for (const p of [this.staging, this.journal]) await fsp.rm(p, { recursive: true, force: true });

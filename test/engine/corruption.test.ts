@@ -21,7 +21,7 @@ async function syncThrough(src: string, dst: string, tamper: Transform, reporter
   const receiver = new Peer(toReceiver, toSender, 'sender');
   const [stats] = await Promise.all([
     runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, reporter: nullReporter }),
-    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, reporter }),
+    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, reporter }),
   ]);
   return stats;
 }
