@@ -14,6 +14,7 @@ const haveTmux = (() => {
   }
 })();
 
+const STREAMS = /\| streams( [\d.]+ \S+){3}\/s/;
 const BAR = /\|[█░]{10,}\| \d{1,3}% \| [\d.]+ \S+ of [\d.]+ \S+ \| [\d.]+ \S+\/s \| ETA/;
 
 describe('progress display', () => {
@@ -24,21 +25,24 @@ describe('progress display', () => {
   for (let i = 0; i < 4; i++) writeFileSync(path.join(src, `part-${i}.bin`), randomBytes(96 * 1024 * 1024));
   afterAll(s.cleanup);
 
-  it.skipIf(!haveTmux)('animates a bar in a real terminal (tmux) and clears it for the summary', async () => {
+  it.skipIf(!haveTmux)('animates a bar with per-stream rates in a real terminal (tmux) and clears it for the summary', async () => {
     const session = `dsync-test-${process.pid}`;
     const dst = path.join(s.dir, 'tty-dst');
-    const cmd = `DSYNC_CACHE_DIR=${cache} ${process.execPath} ${BIN} sync ${src} ${dst} --compress none; echo EXIT=$?; sleep 60`;
-    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '20', '-c', REPO, cmd]);
+    const cmd = `DSYNC_CACHE_DIR=${cache} ${process.execPath} ${BIN} sync ${src} ${dst} --compress none --streams 3; echo EXIT=$?; sleep 60`;
+    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '200', '-y', '20', '-c', REPO, cmd]);
     const screen = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
     try {
       let sawBar = '';
+      let sawStreams = '';
       let last = '';
       for (let i = 0; i < 600 && !last.includes('EXIT='); i++) {
         last = screen();
         if (BAR.test(last)) sawBar = last;
+        if (STREAMS.test(last)) sawStreams = last;
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(sawBar, last).toMatch(BAR);
+      expect(sawStreams, sawBar).toMatch(STREAMS);
       expect(last).toMatch(/EXIT=0/);
       expect(last).toMatch(/4 files, 384 MiB: 4 created/);
       expect(last).not.toMatch(BAR); // cleared once the run ends
