@@ -185,6 +185,13 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   setCode(exitCode);
 }
 
+const FOOTER = `
+Every option can also be set as DSYNC_<OPTION> (in brackets); the command line wins.
+Exit codes: 0 ok, 1 usage, 2 version mismatch, 3 source, 4 destination, 5 no dsync on the remote,
+10/13/14 connection refused/lost/unknown host, 11 file I/O (e.g. disk full), 12 protocol,
+20 interrupted, 23 partial, 24 source files vanished, 30 timeout, 40/41/42 SSH authentication,
+unknown or changed host key, 50 verify found differences, 51 locked, 70 internal (README: table).`;
+
 /** The reporter of the command being run, so a failure is reported in the same format (text or JSON). */
 let current: CliReporter | null = null;
 
@@ -237,7 +244,10 @@ Examples:
   dsync sync ./data gpu-node-3:/datasets/data        push over SSH (host from ~/.ssh/config)
   dsync sync data-server:/datasets/data ./data       pull over SSH
   dsync sync ./data node:/data --delete --json       nightly job: mirror, JSON events on stdout
-  dsync sync ./data node:/data -n -v                 show what would change, change nothing`,
+  dsync sync ./data node:/data -n -v                 show what would change, change nothing
+  dsync sync ./data node:/data --atomic --keep 3     readers switch to the new version at once
+  dsync sync ./data node:/data --transport tcp --streams 8 --bwlimit 500M
+                                                     a fast trusted network, capped at 500 MiB/s`,
     status: `
 Examples:
   dsync status ./data gpu-node-3:/datasets/data      what a sync would change and send
@@ -258,48 +268,56 @@ Examples:
       .description(descriptions[kind])
       .argument('<src>', 'source directory or file: a local path or [user@]host:path')
       .argument('<dst>', 'destination directory: a local path or [user@]host:path');
-    if (kind === 'sync') cmd.option('-n, --dry-run', 'change nothing; list what would change');
-    if (kind !== 'verify') cmd.option('--delete', 'delete destination files that are not in the source');
+    const opt = (flags: string, text: string, dflt?: string, dfltText?: string) => {
+      const o = new Option(flags, text);
+      if (dflt !== undefined) o.default(dflt, dfltText);
+      cmd.addOption(o);
+    };
+    const rule = (flags: string, text: string, toRules: (v: string) => string[]) => {
+      cmd.option(flags, text, (v: string) => {
+        rules.push(...toRules(v));
+      });
+    };
+    cmd.optionsGroup('What to change:');
+    if (kind === 'sync') opt('-n, --dry-run', 'change nothing; list what would change');
+    if (kind !== 'verify') opt('--delete', 'delete destination files that are not in the source');
     if (kind === 'sync') {
-      cmd
-        .option('--atomic', 'publish a whole new version at once: DST becomes a symlink to DST.versions/<time>, switched after everything is in place')
-        .option('--keep <n>', 'with --atomic: previous versions to keep (unchanged files are hard links, so they cost no space)', '2');
+      opt('--atomic', 'publish a whole new version at once: DST becomes a symlink to DST.versions/<time>, switched once everything is in place');
+      opt('--keep <n>', 'with --atomic: previous versions to keep (unchanged files are hard links: they cost no space)', '2');
     }
+    rule('--exclude <pattern>', 'leave out paths matching this glob (repeatable; neither sent nor deleted)', (v) => [`- ${v}`]);
+    rule('--include <pattern>', 'keep paths matching this glob even if a later --exclude matches (repeatable)', (v) => [`+ ${v}`]);
+    rule('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', rulesFromFile);
+    cmd.optionsGroup('Output:');
+    opt('-v, --verbose', 'list every change');
+    opt('-q, --quiet', 'print errors only');
+    opt('--progress', 'show a progress display (the default on a terminal)');
+    opt('--no-progress', 'do not show a progress display');
+    opt('--json', 'print newline-delimited JSON events on stdout instead of text');
+    opt('--log-file <file>', 'append a timestamped log of the run to this file');
+    opt('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)');
+    cmd.optionsGroup('Transfer:');
+    opt('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19', 'auto');
+    opt('--streams <n>', `parallel data streams, 1..${MAX_STREAMS}; chunks of large files are spread over them (default: 4 to a remote host, 1 between local paths)`);
+    opt('--transport <kind>', 'data streams over ssh (channels of the SSH connection) or tcp (direct TCP sealed with AES-256-GCM, for fast trusted networks)', 'ssh');
+    opt('--bwlimit <rate>', 'limit the total over all streams, in bytes per second: 50M, 1G (a bare number is KiB/s, as in rsync)', '0', 'no limit');
+    opt('--chunk-size <min/avg/max>', 'content-defined chunk sizes', '16K/64K/256K');
+    cmd.optionsGroup('SSH:');
+    opt('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)');
+    opt('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync');
+    opt('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client');
+    opt('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)');
+    cmd.optionsGroup('Failures and resuming:');
+    opt('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3');
+    opt('--timeout <seconds>', 'give up on the other side after this long without any data from it', '0', 'never');
+    opt('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it', '0', 'fail at once');
+    opt('--staging-max-age <days>', 'keep what an interrupted run staged (for a resume) at most this long', '7');
+    opt('--staging-max-size <size>', 'and at most this much of it, oldest dropped first', '100G');
     cmd
-      .option('-v, --verbose', 'list every change')
-      .option('-q, --quiet', 'print errors only')
-      .option('--progress', 'show a progress display (the default on a terminal)')
-      .option('--no-progress', 'do not show a progress display')
-      .option('--json', 'print newline-delimited JSON events on stdout instead of text')
-      .addOption(new Option('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19').default('auto'))
-      .addOption(new Option('--chunk-size <min/avg/max>', 'content-defined chunk sizes').default('16K/64K/256K'))
-      .option('--ssh-config <file>', 'read this ssh client config instead of ~/.ssh/config (like ssh -F)')
-      .option('--remote-cmd <cmd>', 'how to run dsync on the remote host (like rsync --rsync-path)', 'dsync')
-      .option('-e, --rsh <cmd>', 'reach the remote host with this command (e.g. ssh) instead of the built-in SSH client')
-      .option('--exclude <pattern>', 'leave out paths matching this glob (repeatable; neither sent nor deleted)', (v: string) => {
-        rules.push(`- ${v}`);
-      })
-      .option('--include <pattern>', 'keep paths matching this glob even if a later --exclude matches (repeatable)', (v: string) => {
-        rules.push(`+ ${v}`);
-      })
-      .option('--exclude-from <file>', 'read exclude patterns from a file, one a line (!pattern includes)', (v: string) => {
-        rules.push(...rulesFromFile(v));
-      })
-      .option('--log-file <file>', 'append a timestamped log of the run to this file')
-      .option('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)')
-      .option('--wait-lock <seconds>', 'if another run holds the destination, wait this long for it (default: fail at once)', '0')
-      .option('--accept-new-host-key', 'add an unknown host key to known_hosts (a changed key is always refused)')
-      .option('--timeout <seconds>', 'give up on the other side after this long without any data from it (default: never)', '0')
-      .option('--streams <n>', `parallel data streams, 1..${MAX_STREAMS}, chunks of large files spread over them (default: 4 to a remote host, 1 between local paths)`)
-      .option('--transport <kind>', 'what the data streams run over: ssh (encrypted channels of the SSH connection) or tcp (direct TCP sealed with AES-256-GCM; fast trusted networks)', 'ssh')
-      .option('--bwlimit <rate>', 'limit the total over all streams, in bytes per second: 50M, 1G; a bare number is KiB/s like rsync (default: no limit)', '0')
-      .option('--staging-max-age <days>', 'keep what an interrupted run staged (for a resume) at most this many days', '7')
-      .option('--staging-max-size <size>', 'and at most this much of it, oldest dropped first', '100G')
-      .option('--retries <n>', 'retry a run whose connection dropped, resuming where it stopped, up to N times', '3')
-      .addHelpText('after', examples[kind])
+      .addHelpText('after', `${examples[kind]}\n${FOOTER}`)
       .action((src: string, dst: string, flags: SyncFlags) => runCommand(kind, src, dst, flags, rules, setCode));
     cmd.hook('preAction', (c) => applyEnv(c, rules));
-    for (const opt of cmd.options) opt.description += ` [env ${envName(opt.attributeName())}]`;
+    for (const o of cmd.options) o.description += ` [${envName(o.attributeName())}]`;
   }
 
   program
