@@ -2,6 +2,7 @@
 // data (initial copy, no change, next-day edits), best of 3 each. Over SSH and a simulated WAN, use
 // ../shared/bench/compare.sh (README: Benchmarks).
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,22 +27,10 @@ function shard(seed: number, bytes: number): string {
   return lines.join('');
 }
 
-function noise(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  let s = seed | 1;
-  for (let i = 0; i + 4 <= bytes; i += 4) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b.writeInt32LE(s, i);
-  }
-  return b;
-}
-
 // v1: 64 text shards of 2 MiB and 32 binary arrays of 4 MiB (256 MiB); v2: a day of changes.
 for (const d of ['text', 'arrays/a', 'arrays/b']) mkdirSync(path.join(v1, d), { recursive: true });
 for (let i = 0; i < 64; i++) writeFileSync(path.join(v1, 'text', `shard-${i}.jsonl`), shard(i, 2 * MiB));
-for (let i = 0; i < 32; i++) writeFileSync(path.join(v1, 'arrays', i < 16 ? 'a' : 'b', `arr-${i}.bin`), noise(4 * MiB, i + 1));
+for (let i = 0; i < 32; i++) writeFileSync(path.join(v1, 'arrays', i < 16 ? 'a' : 'b', `arr-${i}.bin`), randomBytes(4 * MiB));
 cpSync(v1, v2, { recursive: true, preserveTimestamps: true });
 for (let i = 0; i < 8; i++) {
   const f = path.join(v2, 'text', `shard-${i}.jsonl`);
