@@ -114,6 +114,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   };
 
   const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
+  const warned = new Set<string>(); // files reported as changed or vanished during the run
   const encoder = new ChunkEncoder(opts.compression);
   const serve = async (): Promise<RunStats> => {
     for (;;) {
@@ -185,7 +186,8 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       if (bad) {
         const rel = path.relative(real, loc.file) || path.basename(loc.file);
         const reason = `source file ${rel} ${bad} during the run`;
-        opts.reporter.warning({ code: 'VANISHED', message: reason, path: rel });
+        if (!warned.has(loc.file)) opts.reporter.warning({ code: 'VANISHED', message: reason, path: rel });
+        warned.add(loc.file); // once a file, however many of its chunks were wanted
         await peer.sendData(MSG.CHUNK_MISSING, encodeChunkMissing(hash, reason));
         continue;
       }

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { events, runCli, scratch } from '../helpers/cli.js';
+import { BIN, events, runCli, scratch } from '../helpers/cli.js';
+import { noise } from '../helpers/data.js';
 
 /** An error is one line on stderr, with no stack trace. */
 function oneLineError(stderr: string, pattern: RegExp): void {
@@ -58,6 +59,27 @@ describe('local sync: errors and exit codes', () => {
     const evs = events(r);
     expect(evs.map((e) => e.event)).toEqual(['start', 'error']);
     expect(evs[1]).toMatchObject({ code: 'SOURCE', exitCode: 3 });
+  });
+
+  it('a file changed after it was scanned is not sent torn: reported once (exit 24), the old version kept', async () => {
+    const src = path.join(s.dir, 'later-src');
+    const dst = path.join(s.dir, 'later-dst');
+    mkdirSync(src);
+    const big = path.join(src, 'big.bin');
+    writeFileSync(big, noise(24 * 1024 * 1024, 11));
+    const child = spawn(process.execPath, [BIN, 'sync', src, dst, '--json', '--bwlimit', '6M', '--compress', 'none'], { env: { ...process.env, DSYNC_CACHE_DIR: cache } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    // Once data flows, the file is scanned and being sent: change it under the sender.
+    for (let i = 0; i < 200 && !/"event":"progress","bytes":[1-9]/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    appendFileSync(big, 'more');
+    expect(await exited).toBe(24);
+    const warnings = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'warning');
+    // Once from the sender, once from the receiver that keeps the old version; not once a chunk.
+    expect(warnings.filter((w) => /^source file big\.bin changed during the run/.test(w.message))).toHaveLength(1);
+    expect(warnings.filter((w) => /^big\.bin: not updated/.test(w.message))).toHaveLength(1);
+    expect(existsSync(path.join(dst, 'big.bin'))).toBe(false);
   });
 
   it('a file that keeps changing while read is skipped (exit 24), never written torn', async () => {
