@@ -85,7 +85,9 @@ export class Peer {
     });
     const ended = () => {
       if (stream < 0) this.controlEnded = true;
-      if (eofIsLoss || decoder.pending) failed(this.lost());
+      if (!eofIsLoss && !decoder.pending) return;
+      if (stream < 0) this.fail();
+      else this.breakData(this.lost());
     };
     input.on('end', ended); // the other side never half-closes while it still reads
     input.on('close', ended);
