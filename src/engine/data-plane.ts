@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,6 +84,7 @@ export class DataPlaneServer {
     }
     const offer: DataOffer = { target, token: token.toString('hex'), key: key?.toString('hex') };
     const dp = new DataPlaneServer(server, dir, offer, streams);
+    process.once('exit', dp.removeDir); // even when a signal ends the agent with process.exit
     server.on('connection', (sock) => {
       dp.sockets.add(sock);
       sock.on('close', () => dp.sockets.delete(sock));
@@ -112,10 +113,15 @@ export class DataPlaneServer {
     return s;
   }
 
+  private readonly removeDir = () => {
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  };
+
   async close(): Promise<void> {
     this.server.close();
     for (const s of this.sockets) s.destroy();
-    if (this.dir) await fsp.rm(this.dir, { recursive: true, force: true });
+    process.off('exit', this.removeDir);
+    this.removeDir();
   }
 }
 
