@@ -88,7 +88,7 @@ for (const [name, data] of [['text', textLike(TOTAL)], ['noise', randomBytes(TOT
   let sealed: Buffer[] = [];
   const tSeal = best(() => {
     const s = new Sealer(key, 0, 0);
-    sealed = parts.flatMap((p) => s.seal(p));
+    sealed = parts.flatMap((p) => s.seal([p]));
   });
   const wireBytes = Buffer.concat(sealed);
   const tOpen = best(() => {

@@ -36,21 +36,16 @@ export function parseCompression(s: string): Compression {
 /** Failures worth another attempt: a connection that was up went wrong (a refused one fails fast). */
 const RETRYABLE = new Set<string>(['CONN_LOST', 'TIMEOUT']);
 
-function parseCount(flag: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0 || n > 100) usage(`${flag} takes a whole number 0..100, not ${JSON.stringify(s)}`);
-  return n;
-}
 
-function parseSeconds(flag: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isFinite(n) || n < 0) usage(`${flag} takes a number of seconds, not ${JSON.stringify(s)}`);
-  return n;
-}
 
-function parseDays(flag: string, s: string): number {
+
+/** A number option: `unit` names it in the error ("a whole number", "a number of seconds"). */
+function parseNumber(flag: string, s: string, unit: string, o: { min?: number; max?: number; integer?: boolean } = {}): number {
   const n = Number(s);
-  if (s.trim() === '' || !Number.isFinite(n) || n < 0) usage(`${flag} takes a number of days, not ${JSON.stringify(s)}`);
+  const { min = 0, max = Infinity, integer = false } = o;
+  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    usage(`${flag} takes ${unit}${max < Infinity ? ` ${min}..${max}` : ''}, not ${JSON.stringify(s)}`);
+  }
   return n;
 }
 
@@ -60,11 +55,6 @@ function parseSizeFlag(flag: string, s: string): number {
   return n;
 }
 
-function parseStreams(s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_STREAMS) usage(`--streams takes a whole number 1..${MAX_STREAMS}, not ${JSON.stringify(s)}`);
-  return n;
-}
 
 function parseTransport(s: string): 'ssh' | 'tcp' {
   if (s !== 'ssh' && s !== 'tcp') usage(`--transport takes ssh or tcp, not ${JSON.stringify(s)}`);
@@ -126,14 +116,14 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
     compression: parseCompression(flags.compress),
     filters: rules,
     reportItems: !!(flags.verbose || flags.json || dryRun || flags.logFile),
-    waitLock: parseSeconds('--wait-lock', flags.waitLock),
-    timeout: parseSeconds('--timeout', flags.timeout),
+    waitLock: parseNumber('--wait-lock', flags.waitLock, 'a number of seconds'),
+    timeout: parseNumber('--timeout', flags.timeout, 'a number of seconds'),
     streams: 1,
     transport: parseTransport(flags.transport),
     bwlimit: parseRate(flags.bwlimit),
     atomic: !!flags.atomic,
-    keep: flags.keep === undefined ? 2 : parseCount('--keep', flags.keep),
-    stagingMaxAge: parseDays('--staging-max-age', flags.stagingMaxAge) * 86400,
+    keep: flags.keep === undefined ? 2 : parseNumber('--keep', flags.keep, 'a whole number', { integer: true, max: 100 }),
+    stagingMaxAge: parseNumber('--staging-max-age', flags.stagingMaxAge, 'a number of days') * 86400,
     stagingMaxSize: parseSizeFlag('--staging-max-size', flags.stagingMaxSize),
   };
   for (const r of rules) parseRule(r); // a bad pattern is a usage error before anything starts
@@ -144,7 +134,7 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   // never compresses a local copy). An explicit level is still honoured.
   if (!s.host && !d.host && options.compression.kind === 'auto') options.compression = { kind: 'none' };
   // Locally both ends share the CPUs and no window limits a pipe: more streams would only cost.
-  options.streams = flags.streams === undefined ? (s.host || d.host ? 4 : 1) : parseStreams(flags.streams);
+  options.streams = flags.streams === undefined ? (s.host || d.host ? 4 : 1) : parseNumber('--streams', flags.streams, 'a whole number', { integer: true, min: 1, max: MAX_STREAMS });
   const connect = async (remote: Endpoint | null): Promise<Connection> => {
     if (!remote) return localAgent();
     const ssh = { configFile: flags.sshConfig ?? null, remoteCmd: flags.remoteCmd, acceptNewHostKey: !!flags.acceptNewHostKey };
@@ -159,7 +149,7 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
   reporter.start({ command: kind, src, dst, dryRun });
   const startedAt = Date.now();
   const outcome = (exitCode: number, stats: RunStats | null) => ({ src, dst, startedAt, durationMs: Date.now() - startedAt, exitCode, stats });
-  const retries = parseCount('--retries', flags.retries);
+  const retries = parseNumber('--retries', flags.retries, 'a whole number', { integer: true, max: 100 });
   let result;
   for (let attempt = 1, delay = 1; ; attempt++, delay = Math.min(delay * 2, 30)) {
     try {

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DsyncError } from '../errors/dsync-error.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 /**
  * The record layer of `--transport tcp`, sans-IO: plaintext in, sealed records out, and back.
@@ -45,18 +46,24 @@ export class Sealer {
     checkSetup(key, stream);
   }
 
-  /** Seal `data` as one or more records (at most MAX_RECORD plaintext bytes each). */
-  seal(data: Buffer): Buffer[] {
+  /**
+   * Seal `parts` (read as one run of bytes, e.g. a frame's header and payload written together) as
+   * records of at most MAX_RECORD plaintext bytes, without joining them first.
+   */
+  seal(parts: Buffer[]): Buffer[] {
     const out: Buffer[] = [];
-    for (let at = 0; at < data.length; at += MAX_RECORD) {
-      const part = data.subarray(at, at + MAX_RECORD);
+    const queue = new ByteQueue();
+    for (const p of parts) queue.push(p);
+    while (queue.length) {
+      const len = Math.min(queue.length, MAX_RECORD);
       const head = Buffer.allocUnsafe(LEN);
-      head.writeUInt32BE(part.length, 0);
+      head.writeUInt32BE(len, 0);
       const c = createCipheriv(CIPHER, this.key, nonce(this.direction, this.stream, this.counter++), { authTagLength: TAG_LEN });
       c.setAAD(head);
-      const body = c.update(part);
+      out.push(head);
+      for (const piece of queue.takeParts(len)) out.push(c.update(piece));
       c.final();
-      out.push(head, body, c.getAuthTag());
+      out.push(c.getAuthTag());
     }
     return out;
   }
@@ -64,8 +71,7 @@ export class Sealer {
 
 export class Opener {
   private counter = 0n;
-  private parts: Buffer[] = [];
-  private buffered = 0;
+  private readonly bytes = new ByteQueue();
 
   constructor(
     private readonly key: Buffer,
@@ -78,53 +84,35 @@ export class Opener {
 
   /** Bytes held that do not yet form a whole record. */
   get pending(): number {
-    return this.buffered;
+    return this.bytes.length;
   }
 
   /** Take bytes off the wire; returns the plaintext of every whole record they complete. */
   push(bytes: Buffer): Buffer[] {
-    if (bytes.length) {
-      this.parts.push(bytes);
-      this.buffered += bytes.length;
-    }
+    this.bytes.push(bytes);
     const out: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < LEN) break;
-      const head = this.peek(LEN);
-      const len = head.readUInt32BE(0);
+    while (this.bytes.length >= LEN) {
+      const len = this.bytes.peek(LEN).readUInt32BE(0);
       if (len > MAX_RECORD) throw this.broken();
-      if (this.buffered < LEN + len + TAG_LEN) break;
-      const rec = this.take(LEN + len + TAG_LEN);
+      if (this.bytes.length < LEN + len + TAG_LEN) break;
+      const head = this.bytes.take(LEN);
+      const body = this.bytes.takeParts(len);
+      const tag = this.bytes.take(TAG_LEN);
       const d = createDecipheriv(CIPHER, this.key, nonce(this.direction, this.stream, this.counter++), { authTagLength: TAG_LEN });
-      d.setAAD(rec.subarray(0, LEN));
-      d.setAuthTag(rec.subarray(LEN + len));
-      const plain = d.update(rec.subarray(LEN, LEN + len));
+      d.setAAD(head);
+      d.setAuthTag(tag);
+      const plain = body.map((piece) => d.update(piece));
       try {
         d.final();
       } catch {
         throw this.broken();
       }
-      if (plain.length) out.push(plain);
+      out.push(...plain.filter((p) => p.length));
     }
     return out;
   }
 
   private broken(): DsyncError {
     return new DsyncError('CONN_LOST', `${this.label} failed authentication (tampered, replayed or corrupted in transit); nothing from it was written`);
-  }
-
-  private peek(n: number): Buffer {
-    if (this.parts[0]!.length < n) this.parts = [Buffer.concat(this.parts)];
-    return this.parts[0]!.subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    if (this.parts[0]!.length < n) this.parts = [Buffer.concat(this.parts)];
-    const first = this.parts[0]!;
-    const out = first.subarray(0, n);
-    if (first.length === n) this.parts.shift();
-    else this.parts[0] = first.subarray(n);
-    this.buffered -= n;
-    return out;
   }
 }

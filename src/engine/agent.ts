@@ -47,9 +47,9 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     // A remote path is relative to the login directory, and ~ means it, as with rsync and scp.
     const root = hello.path === '~' ? os.homedir() : hello.path.startsWith('~/') ? path.join(os.homedir(), hello.path.slice(2)) : hello.path;
     if (hello.role === 'receiver') {
-      await runReceiver(peer, { root, destIsDir: o.destIsDir, deleteExtra: o.deleteExtra, dryRun: o.dryRun, filters: o.filters, verify: o.verify, waitLock: o.waitLock, atomic: o.atomic, keep: o.keep, stagingMaxAge: o.stagingMaxAge, stagingMaxSize: o.stagingMaxSize, reporter });
+      await runReceiver(peer, { ...o, root, reporter });
     } else {
-      await runSender(peer, { root, params: o.params, compression: o.compression, filters: o.filters, verify: o.verify, reporter });
+      await runSender(peer, { ...o, root, reporter });
     }
     peer.end();
     return 0;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { newSessionKey } from '../codec/aead.js';
 import { DsyncError } from '../errors/dsync-error.js';
+import type { RunOptions } from '../protocol/hello.js';
 import type { Peer } from '../protocol/peer.js';
 import type { Connection, StreamTarget } from '../transport/connection.js';
 import { sealStreams, type ByteStreams } from '../transport/sealed-stream.js';
@@ -22,7 +23,7 @@ const MAGIC = Buffer.from('DSD1');
 const TOKEN_LEN = 32;
 const JOIN_TIMEOUT_MS = 15_000;
 
-export type DataTransport = 'ssh' | 'tcp';
+export type DataTransport = RunOptions['transport'];
 
 /** What the agent tells the client in WELCOME: where to connect and how to prove who it is. */
 export interface DataOffer {
@@ -133,7 +134,7 @@ export async function openDataStreams(conn: Connection, offer: DataOffer, n: num
     Array.from({ length: n }, async (_, index) => {
       let sock: Duplex;
       try {
-        sock = await conn.openStream!(offer.target);
+        sock = await conn.openStream(offer.target);
       } catch (err) {
         const where = 'socket' in offer.target ? `over SSH` : `to ${offer.target.host}:${offer.target.port}`;
         throw new DsyncError('CONN_LOST', `cannot open data stream ${index} ${where} (${(err as Error).message}); use --streams 1${key ? ' or --transport ssh' : ''}`);

@@ -1,4 +1,4 @@
-import { lstatSync, promises as fsp } from 'node:fs';
+import { existsSync, lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
@@ -11,7 +11,7 @@ import { describeOne, scanTree } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
-import { MAX_STREAMS } from '../protocol/hello.js';
+import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
 import { Assembly, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
@@ -27,18 +27,9 @@ import { decide } from './plan.js';
 import { fsyncFiles, syncFilesystem } from '../util/durable.js';
 import { mkdirp } from '../util/mkdirp.js';
 
-export interface ReceiverOptions {
+/** The run's options that concern the receiver (documented in protocol/hello.ts), and where it writes. */
+export interface ReceiverOptions extends Pick<RunOptions, 'destIsDir' | 'deleteExtra' | 'dryRun' | 'filters' | 'verify' | 'waitLock' | 'atomic' | 'keep' | 'stagingMaxAge' | 'stagingMaxSize'> {
   root: string; // destination path as given
-  destIsDir: boolean; // the user wrote DST/ : a single source file goes inside it
-  deleteExtra: boolean;
-  dryRun: boolean;
-  filters: string[]; // rules from the command line; the source's .dsyncignore rules are added
-  verify: boolean; // read every destination file again instead of trusting the stat cache
-  waitLock: number; // seconds to wait for another run on the same destination
-  atomic: boolean; // build a new version and switch the DST symlink to it (receiver/versions.ts)
-  keep: number; // --atomic: previous versions kept
-  stagingMaxAge: number; // seconds: staged data of interrupted runs older than this is dropped
-  stagingMaxSize: number; // bytes: ... and beyond this size, oldest first
   reporter: Reporter;
 }
 
@@ -227,14 +218,9 @@ class ReceiverRun {
 
   /** Index every chunk the destination holds (the stat cache spares re-reading unchanged files). */
   private async scanDestination(): Promise<void> {
+    // Nothing to scan: a first --atomic run, or a dry run into a destination not made yet.
     const root = this.scanRoot;
-    let exists = root !== null;
-    try {
-      if (root) await fsp.access(root);
-    } catch {
-      exists = false; // dry run into a destination that does not exist yet
-    }
-    if (!exists || !root) return this.reuseJournal();
+    if (!root || !existsSync(root)) return this.reuseJournal();
     const cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params);
     const cutter = new Cutter(this.params);
     // Unreadable destination files are simply not reused, so scan warnings are dropped.

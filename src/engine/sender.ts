@@ -3,25 +3,22 @@ import path from 'node:path';
 import { Cutter } from '../chunker/cdc.js';
 import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkList } from '../chunker/chunk-list.js';
-import type { ChunkParams } from '../chunker/params.js';
-import { ChunkEncoder, type Compression } from '../codec/chunk-codec.js';
+import { ChunkEncoder } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
+import type { RunOptions } from '../protocol/hello.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import type { Reporter, RunStats } from './events.js';
 import { compileFilters, ignoreRules } from './filter.js';
 
-export interface SenderOptions {
+/** The run's options that concern the sender (documented in protocol/hello.ts), and what it reads. */
+export interface SenderOptions extends Pick<RunOptions, 'params' | 'compression' | 'filters' | 'verify'> {
   root: string;
-  params: ChunkParams;
-  compression: Compression;
-  filters: string[]; // rules from the command line (see filter.ts)
-  verify: boolean; // read every file again: the stat cache is neither used nor written
   reporter: Reporter;
 }
 

@@ -75,8 +75,8 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
       ticker = setInterval(() => reporter.streams(peer.streamTraffic()), 500);
     }
     const stats = pull
-      ? await runReceiver(peer, { root: dst.path, destIsDir: dst.dirHint, deleteExtra: options.deleteExtra, dryRun: options.dryRun, filters: options.filters, verify: options.verify, waitLock: options.waitLock, atomic: options.atomic, keep: options.keep, stagingMaxAge: options.stagingMaxAge, stagingMaxSize: options.stagingMaxSize, reporter: local })
-      : await runSender(peer, { root: src.path, params: options.params, compression: options.compression, filters: options.filters, verify: options.verify, reporter: local });
+      ? await runReceiver(peer, { ...options, root: dst.path, reporter: local })
+      : await runSender(peer, { ...options, root: src.path, reporter: local });
     peer.end();
     stats.streams = peer.streamTraffic();
     reporter.streams(stats.streams);

@@ -1,5 +1,6 @@
 import { LIMITS } from '../chunker/params.js';
 import { DsyncError } from '../errors/dsync-error.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 /**
  * Framing, sans-IO: bytes in, whole frames out, no sockets involved (so it is tested directly).
@@ -28,53 +29,27 @@ export function encodeFrame(type: number, payload: Uint8Array = Buffer.alloc(0))
 }
 
 export class FrameDecoder {
-  private parts: Buffer[] = [];
-  private buffered = 0;
+  private readonly bytes = new ByteQueue();
 
   constructor(private readonly maxFrame = MAX_FRAME) {}
 
   /** Bytes held that do not yet form a whole frame. */
   get pending(): number {
-    return this.buffered;
+    return this.bytes.length;
   }
 
   push(chunk: Buffer): Frame[] {
     const frames: Frame[] = [];
-    if (chunk.length) {
-      this.parts.push(chunk);
-      this.buffered += chunk.length;
-    }
-    while (this.buffered >= 4) {
-      const len = this.peekLength();
+    this.bytes.push(chunk);
+    while (this.bytes.length >= 4) {
+      const len = this.bytes.peek(4).readUInt32BE(0);
       if (len < 1 || len > this.maxFrame) {
         throw new DsyncError('PROTOCOL', `corrupt data stream: frame length ${len} out of range`);
       }
-      if (this.buffered < 4 + len) break;
-      const whole = this.take(4 + len);
+      if (this.bytes.length < 4 + len) break;
+      const whole = this.bytes.take(4 + len);
       frames.push({ type: whole[4]!, payload: whole.subarray(HEADER_LEN) });
     }
     return frames;
-  }
-
-  private peekLength(): number {
-    const first = this.parts[0]!;
-    if (first.length >= 4) return first.readUInt32BE(0);
-    return Buffer.concat(this.parts).readUInt32BE(0);
-  }
-
-  private take(n: number): Buffer {
-    const first = this.parts[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.parts.shift();
-      else this.parts[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.parts);
-      out = all.subarray(0, n);
-      this.parts = all.length > n ? [all.subarray(n)] : [];
-    }
-    this.buffered -= n;
-    return out;
   }
 }

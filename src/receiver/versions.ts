@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync, promises as fsp } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
@@ -42,7 +42,7 @@ export class Versions {
     }
     let id = new Date().toISOString().replace(/[-:]/g, '');
     const base = id;
-    for (let n = 1; existsSyncSafe(path.join(dir, id)); n++) id = `${base}-${n}`;
+    for (let n = 1; existsSync(path.join(dir, id)); n++) id = `${base}-${n}`;
     return new Versions(dst, dir, current, path.join(dir, id));
   }
 
@@ -90,23 +90,14 @@ export class Versions {
   }
 }
 
-function existsSyncSafe(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `cp -al`: directories made anew (with their times), files hard-linked, symlinks re-made. */
 async function cloneTree(from: string, to: string): Promise<void> {
   let ops = 0;
-  const dirs: [string, string][] = [];
+  const dirs: [import('node:fs').Stats, string][] = [];
   const walk = async (src: string, dst: string) => {
     const st = lstatSync(src);
     mkdirSync(dst, { mode: st.mode & 0o7777 });
-    dirs.push([src, dst]);
+    dirs.push([st, dst]);
     for (const ent of readdirSync(src, { withFileTypes: true })) {
       const s = path.join(src, ent.name);
       const d = path.join(dst, ent.name);
@@ -118,8 +109,5 @@ async function cloneTree(from: string, to: string): Promise<void> {
   };
   await walk(from, to);
   // Times last, deepest first: filling a directory moved its mtime.
-  for (const [src, dst] of dirs.reverse()) {
-    const st = lstatSync(src);
-    utimesSync(dst, st.atime, st.mtime);
-  }
+  for (const [st, dst] of dirs.reverse()) utimesSync(dst, st.atime, st.mtime);
 }

@@ -1,4 +1,4 @@
-import { Transform, type Duplex, type Readable, type Writable } from 'node:stream';
+import { Transform, Writable, type Duplex, type Readable } from 'node:stream';
 import { Opener, Sealer, type Direction } from '../codec/aead.js';
 import { DsyncError } from '../errors/dsync-error.js';
 
@@ -15,12 +15,21 @@ export interface ByteStreams {
 export function sealStreams(sock: Duplex, key: Buffer, stream: number, sending: Direction): ByteStreams {
   const sealer = new Sealer(key, sending, stream);
   const opener = new Opener(key, (1 - sending) as Direction, stream);
-  const output = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      for (const part of sealer.seal(chunk)) this.push(part);
-      cb();
-    },
+  // Records go straight to the socket and a write completes when the socket takes more, so the
+  // backlog shows in `output.writableLength` (the sender picks the least loaded stream by it). A
+  // frame is written corked (header, then payload): writev seals it as one record, not three.
+  const sealInto = (parts: Buffer[], cb: (err?: Error | null) => void) => {
+    let ok = true;
+    for (const record of sealer.seal(parts)) ok = sock.write(record);
+    if (ok) cb();
+    else sock.once('drain', () => cb());
+  };
+  const output = new Writable({
+    write: (chunk: Buffer, _enc, cb) => sealInto([chunk], cb),
+    writev: (chunks, cb) => sealInto(chunks.map((c) => c.chunk as Buffer), cb),
+    final: (cb) => sock.end(cb),
   });
+  sock.on('close', () => output.destroy());
   const input = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       try {
@@ -34,7 +43,6 @@ export function sealStreams(sock: Duplex, key: Buffer, stream: number, sending: 
       cb(opener.pending ? new DsyncError('CONN_LOST', `data stream ${stream} was cut in the middle of a record`) : null);
     },
   });
-  output.pipe(sock);
   sock.pipe(input);
   sock.on('error', (err) => input.destroy(err));
   sock.on('close', () => {

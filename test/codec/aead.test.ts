@@ -16,7 +16,7 @@ function openAll(op: Opener, bytes: Buffer, splits: number[] = [bytes.length || 
 }
 
 function sealAll(s: Sealer, messages: Uint8Array[]): { wire: Buffer; records: Buffer[] } {
-  const records = messages.map((m) => Buffer.concat(s.seal(Buffer.from(m))));
+  const records = messages.map((m) => Buffer.concat(s.seal([Buffer.from(m)])));
   return { wire: Buffer.concat(records), records };
 }
 
@@ -34,7 +34,7 @@ describe('AEAD record layer of --transport tcp', () => {
 
   it('splits large writes into bounded records', () => {
     const big = Buffer.alloc(MAX_RECORD * 2 + 5, 7);
-    const parts = new Sealer(key, 1, 0).seal(big);
+    const parts = new Sealer(key, 1, 0).seal([big]);
     expect(parts).toHaveLength(9); // three records of header, ciphertext, tag
     expect(openAll(new Opener(key, 1, 0), Buffer.concat(parts)).equals(big)).toBe(true);
   });
