@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSy
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events, runCli, scratch, summary } from '../helpers/cli.js';
-import { haveGenerator, makeDataset } from '../helpers/dataset.js';
+import { makeDataset } from '../helpers/dataset.js';
 import { snapshot, treeDiff } from '../helpers/tree.js';
 
-describe.skipIf(!haveGenerator)('local sync through the CLI on the benchmark dataset', () => {
+describe('local sync through the CLI on the benchmark dataset', () => {
   const s = scratch();
   let v1 = '';
   let v2 = '';

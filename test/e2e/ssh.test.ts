@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, events, runCli, scratch, summary } from '../helpers/cli.js';
-import { haveGenerator, makeDataset } from '../helpers/dataset.js';
+import { makeDataset } from '../helpers/dataset.js';
 import { freePort, haveSshd, startSshd, type LabSshd } from '../helpers/sshd.js';
 import { treeDiff } from '../helpers/tree.js';
 
@@ -18,7 +18,7 @@ const haveUnshare = (() => {
   }
 })();
 
-describe.skipIf(!haveSshd || !haveGenerator)('sync over SSH against a real OpenSSH server', () => {
+describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => {
   const s = scratch();
   const cache = path.join(s.dir, 'cache');
   let lab: LabSshd;

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(REPO, 'bin', 'dsync.js');
-export const SHARED_BENCH = path.resolve(REPO, '..', 'shared', 'bench');
 
 export interface CliResult {
   code: number | null;
