@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, scratch } from '../helpers/cli.js';
@@ -58,7 +58,7 @@ describe('SIGKILL of the sender or the receiver at random moments', () => {
   mkdirSync(path.join(versions.a, 'small'), { recursive: true });
   for (let i = 0; i < 6; i++) writeFileSync(path.join(versions.a, `big-${i}.bin`), noise(3 * MiB, i + 1));
   for (let i = 0; i < 120; i++) writeFileSync(path.join(versions.a, 'small', `f-${i}.txt`), `file ${i}\n`.repeat(50 + i));
-  cpSync(versions.a, versions.b, { recursive: true, preserveTimestamps: true });
+  execFileSync('cp', ['-a', versions.a, versions.b]); // nanosecond mtimes (fs.cpSync rounds them)
   for (let i = 0; i < 3; i++) writeFileSync(path.join(versions.b, `big-${i}.bin`), Buffer.concat([noise(MiB, i + 1), noise(64 * 1024, 100 + i), noise(2 * MiB, 50 + i)]));
   for (let i = 0; i < 30; i++) writeFileSync(path.join(versions.b, 'small', `f-${i}.txt`), `changed ${i}\n`);
   for (let i = 100; i < 120; i++) rmSync(path.join(versions.b, 'small', `f-${i}.txt`));
