@@ -36,16 +36,29 @@ const WORKER = fileURLToPath(new URL('./hash-worker.js', import.meta.url));
  * to the other side. Unavailable (null from create) when running from TypeScript sources.
  */
 export class HashPool {
+  private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly queue: { job: ChunkJob; resolve: (r: ChunkResult) => void }[] = [];
   private readonly waiting = new Map<number, (r: ChunkResult) => void>();
   private nextId = 0;
 
   private constructor(
-    private readonly workers: Worker[],
+    private readonly size: number,
     private readonly params: ChunkParams,
-  ) {
-    for (const w of workers) {
+  ) {}
+
+  static create(params: ChunkParams, size = Math.min(4, os.availableParallelism())): HashPool | null {
+    if (size < 2 || !existsSync(WORKER)) return null;
+    return new HashPool(size, params);
+  }
+
+  /**
+   * Workers start with the first file that must be read: a scan the stat cache answers whole
+   * (the common nightly run) then costs no thread start-ups, which take the CPU the run needs.
+   */
+  private start(): void {
+    for (let i = 0; i < this.size; i++) {
+      const w = new Worker(WORKER);
       w.on('message', (r: ChunkResult) => {
         const resolve = this.waiting.get(r.id)!;
         this.waiting.delete(r.id);
@@ -54,16 +67,13 @@ export class HashPool {
         resolve(r);
       });
       w.unref();
+      this.workers.push(w);
       this.idle.push(w);
     }
   }
 
-  static create(params: ChunkParams, size = Math.min(4, os.availableParallelism())): HashPool | null {
-    if (size < 2 || !existsSync(WORKER)) return null;
-    return new HashPool(Array.from({ length: size }, () => new Worker(WORKER)), params);
-  }
-
   chunk(path: string): Promise<Chunked> {
+    if (this.workers.length === 0) this.start();
     return new Promise<ChunkResult>((resolve) => {
       this.queue.push({ job: { id: this.nextId++, path }, resolve });
       this.pump();

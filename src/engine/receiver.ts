@@ -12,7 +12,7 @@ import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
-import { Assembly, type StagedFile } from '../receiver/assembly.js';
+import { Assembly, type FileChunk, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
 import { Journal } from '../receiver/journal.js';
@@ -290,10 +290,22 @@ class ReceiverRun {
             if (!fileDigest(e).equals(e.digest!)) throw new DsyncError('PROTOCOL', `the chunk list of ${e.path} does not match its digest`);
           }
           this.chain(async () => {
+            // Wants first, so the sender is busy while this side copies what it already holds.
+            const copies: { e: Entry; file: StagedFile; local: FileChunk[] }[] = [];
             for (const { index } of lists) {
-              await this.planFile(index, this.entries[index]!);
-              this.unplannedLists--;
+              const e = this.entries[index]!;
+              if (this.opts.dryRun) this.countDry(e);
+              else copies.push({ e, ...this.stage(index, e) });
             }
+            await this.flushWant();
+            for (const { e, file, local } of copies) {
+              try {
+                this.wantChunks(await this.assembly.copyLocal(file, local), null);
+              } catch (err) {
+                throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
+              }
+            }
+            this.unplannedLists -= lists.length;
             await this.flushWant();
             await this.maybeEndWants();
           });
@@ -382,11 +394,6 @@ class ReceiverRun {
     await this.flushWant();
   }
 
-  private async planFile(idx: number, e: Entry): Promise<void> {
-    if (this.opts.dryRun) this.countDry(e);
-    else this.staged.set(idx, await this.stage(e));
-  }
-
   /** Once the whole manifest is planned and every asked-for list has arrived, no more wants. */
   private async maybeEndWants(): Promise<void> {
     if (!this.manifestPlanned || this.awaitingLists.size || this.unplannedLists || this.wantEnded) return;
@@ -395,27 +402,33 @@ class ReceiverRun {
     await this.peer.send(MSG.WANT_END);
   }
 
-  private async stage(e: Entry): Promise<StagedFile> {
+  /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
+  private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[] } {
     try {
       const digest = fileDigest(e).toString('hex');
       const copy = this.stagedNames.get(digest) ?? 0;
       this.stagedNames.set(digest, copy + 1);
-      const { file, want } = await this.assembly.addFile(e, this.state.stagedPath(digest, copy));
-      const bases = want.length ? this.baseFinder(e) : null;
-      const wanted = new Set(want.map((w) => w.index));
-      for (const w of want) {
-        // A delta pays off for an isolated change between chunks the receiver has (an edit);
-        // inside a run of new chunks (appended or rewritten data) the signature would be wasted.
-        const isolated = !wanted.has(w.index - 1) || !wanted.has(w.index + 1);
-        const base = isolated ? bases?.(w.offset + (w.length >> 1), w.key) : undefined;
-        this.want.push({ hash: Buffer.from(w.key, 'latin1'), base });
-        this.stats.chunksSent++;
-        this.stats.bytesSent += w.length;
-        this.opts.reporter.planned(w.length);
-      }
-      return file;
+      const { file, want, local } = this.assembly.addFile(e, this.state.stagedPath(digest, copy));
+      this.staged.set(idx, file);
+      this.wantChunks(want, want.length ? this.baseFinder(e) : null);
+      return { file, local };
     } catch (err) {
       throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
+    }
+  }
+
+  /** Queue wants for chunks of a file, each with a delta base where one is worth it. */
+  private wantChunks(want: FileChunk[], bases: ReturnType<ReceiverRun['baseFinder']>): void {
+    const wanted = new Set(want.map((w) => w.index));
+    for (const w of want) {
+      // A delta pays off for an isolated change between chunks the receiver has (an edit);
+      // inside a run of new chunks (appended or rewritten data) the signature would be wasted.
+      const isolated = !wanted.has(w.index - 1) || !wanted.has(w.index + 1);
+      const base = isolated ? bases?.(w.offset + (w.length >> 1), w.key) : undefined;
+      this.want.push({ hash: Buffer.from(w.key, 'latin1'), base });
+      this.stats.chunksSent++;
+      this.stats.bytesSent += w.length;
+      this.opts.reporter.planned(w.length);
     }
   }
 

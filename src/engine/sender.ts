@@ -5,7 +5,7 @@ import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkList } from '../chunker/chunk-list.js';
 import { ChunkEncoder } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
-import type { Entry } from '../manifest/entry.js';
+import { statIdentity, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
@@ -84,7 +84,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       if (aborted) return;
       if (e.type === 'file') {
         const abs = singleFile ? real : path.join(real, e.path);
-        identity.set(abs, statIdentity(BigInt(e.size), e.mtimeNs, e.stat!.ctimeNs, BigInt(e.stat!.ino)));
+        identity.set(abs, statIdentity({ size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.stat!.ctimeNs, ino: e.stat!.ino }));
         const c = e.chunks!;
         let offset = 0;
         for (let i = 0; i < c.count; i++) {
@@ -169,7 +169,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       // Same size, mtime, ctime and inode as when it was chunked: the bytes are the ones the
       // manifest describes (the receiver still checks every chunk's hash).
       const st = fstatSync(fd, { bigint: true });
-      if (statIdentity(st.size, st.mtimeNs, st.ctimeNs, st.ino) !== identity.get(first.file)) problem = 'changed';
+      if (statIdentity(st) !== identity.get(first.file)) problem = 'changed';
       else got = preadFull(fd, readBuf, total, first.offset);
     } catch (err) {
       files.close(first.file);
@@ -205,10 +205,6 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
     files.closeAll();
     await pool?.close();
   }
-}
-
-function statIdentity(size: bigint, mtimeNs: bigint, ctimeNs: bigint, ino: bigint): string {
-  return `${size}:${mtimeNs}:${ctimeNs}:${ino}`;
 }
 
 interface Wanted extends WantItem {

@@ -37,6 +37,14 @@ export function sameMtime(a: bigint, b: bigint): boolean {
   return d <= 1000n && d >= -1000n;
 }
 
+/**
+ * A file's local identity as the stat cache sees it: while size, mtime, ctime and inode stay the
+ * same, the bytes are the ones that were last read (any write moves mtime and ctime).
+ */
+export function statIdentity(st: { size: bigint | number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint | number }): string {
+  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i < 0 ? '' : p.slice(0, i);

@@ -1,16 +1,16 @@
-import { constants, fchmodSync, futimesSync, promises as fsp } from 'node:fs';
+import { constants, fchmodSync, fstatSync, futimesSync, promises as fsp } from 'node:fs';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
-import { nsToSeconds, type Entry } from '../manifest/entry.js';
+import { nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
 import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
-import type { ChunkIndex } from './chunk-index.js';
+import { WRITTEN_HERE, type ChunkIndex } from './chunk-index.js';
 import type { Journal } from './journal.js';
 
 const CREATE_CONCURRENCY = 16;
 
-/** A chunk of a staged file that must come from the sender: its key, size and place. */
-export interface WantedChunk {
+/** A chunk of a staged file: its key, size and place. */
+export interface FileChunk {
   key: string;
   length: number;
   offset: number;
@@ -30,17 +30,21 @@ interface Slot {
   offset: number;
 }
 
+/** Adjacent chunks copied from one local file with one read and one write. */
+const COPY_RUN = 4 * 1024 * 1024;
+
 /**
- * Builds changed files in the staging area from chunks the receiver already has (copied and
- * re-verified) and chunks that arrive from the sender (verified by the caller), in any order:
- * each chunk is written at its offset, and a file whose every slot is filled gets its mode and
- * mtime and is marked ready. Making the data durable is left to one flush before publishing.
+ * Builds changed files in the staging area from chunks the receiver already has and chunks that
+ * arrive from the sender (verified by the caller), in any order: each chunk is written at its
+ * offset, and a file whose every slot is filled gets its mode and mtime and is marked ready.
+ * Making the data durable is left to one flush before publishing.
  */
 export class Assembly {
   private readonly pending = new Map<string, Slot[]>();
   private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   private readonly writes = new FdCache(constants.O_WRONLY, 64);
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
+  private copyBuf: Buffer | null = null; // copies are synchronous from read to write: one buffer serves all
 
   /** Set once staging exists: every chunk written is journaled for a run after an interruption. */
   journal: Journal | null = null;
@@ -50,8 +54,11 @@ export class Assembly {
     private readonly stats: RunStats,
   ) {}
 
-  /** Stage `entry` at `staged`; returns the chunks that must come from the sender. */
-  async addFile(entry: Entry, staged: string): Promise<{ file: StagedFile; want: WantedChunk[] }> {
+  /**
+   * Stage `entry` at `staged`. Returns the chunks that must come from the sender and those the
+   * receiver holds, to be copied with copyLocal once the wants are on their way.
+   */
+  addFile(entry: Entry, staged: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
     const created = this.creating.run(async () => {
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
@@ -64,29 +71,105 @@ export class Assembly {
     });
     created.catch(() => {}); // awaited where the file is first written
     const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
-    const want: WantedChunk[] = [];
+    const want: FileChunk[] = [];
+    const local: FileChunk[] = [];
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
     let offset = 0;
-    for (let i = 0; i < c.count; i++) {
-      const key = c.key(i);
-      const length = c.lengths[i]!;
-      const slot = { file, offset };
-      const at = offset;
-      offset += length;
-      const waiting = this.pending.get(key);
-      if (waiting) {
-        waiting.push(slot);
-      } else if (await this.copyLocal(key, slot, length)) {
-        this.stats.chunksLocal++;
-        this.stats.bytesLocal += length;
-      } else {
-        this.pending.set(key, [slot]);
-        want.push({ key, length, offset: at, index: i });
+    for (let index = 0; index < c.count; index++) {
+      const chunk = { key: c.key(index), length: c.lengths[index]!, offset, index };
+      offset += chunk.length;
+      const waiting = this.pending.get(chunk.key);
+      if (waiting) waiting.push({ file, offset: chunk.offset });
+      else if (this.index.get(chunk.key)?.length === chunk.length) local.push(chunk);
+      else if (this.await(chunk.key, { file, offset: chunk.offset })) want.push(chunk);
+    }
+    return { file, want, local };
+  }
+
+  /** Wait for a chunk from the sender; true if it is not asked for yet. */
+  private await(key: string, slot: Slot): boolean {
+    const waiting = this.pending.get(key);
+    if (waiting) {
+      waiting.push(slot);
+      return false;
+    }
+    this.pending.set(key, [slot]);
+    return true;
+  }
+
+  /**
+   * Copy chunks the receiver holds into `file`; returns those that turned out to be gone or
+   * changed, which now wait for the sender like any other wanted chunk.
+   */
+  async copyLocal(file: StagedFile, chunks: FileChunk[]): Promise<FileChunk[]> {
+    const missing: FileChunk[] = [];
+    if (file.state === 'filling' && chunks.length) await file.created;
+    for (let i = 0; i < chunks.length; ) {
+      if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
+      const run = this.runFrom(chunks, i);
+      i += run.length;
+      if (this.copyTrusted(file, run)) {
+        for (const c of run) await this.copied(file, c);
+        continue;
+      }
+      for (const c of run) {
+        const buf = this.readLocal(c.key);
+        if (!buf) {
+          if (this.await(c.key, { file, offset: c.offset })) missing.push(c);
+          continue;
+        }
+        const loc = this.index.get(c.key)!;
+        // Staged here by an interrupted run, and still intact: nothing to write.
+        if (loc.file !== file.staged || loc.offset !== c.offset) this.put(file, c.offset, buf, [c]);
+        await this.copied(file, c);
       }
     }
-    if (file.remaining === 0 && file.state === 'filling') await this.finish(file);
-    return { file, want };
+    if (file.remaining === 0 && file.state === 'filling') await this.finish(file); // an empty file
+    return missing;
+  }
+
+  /** The chunks from `start` on that lie back to back both here and in one local file. */
+  private runFrom(chunks: FileChunk[], start: number): FileChunk[] {
+    const first = chunks[start]!;
+    const loc = this.index.get(first.key);
+    let end = start + 1;
+    let total = first.length;
+    while (loc?.identity && end < chunks.length) {
+      const c = chunks[end]!;
+      const next = this.index.get(c.key);
+      if (total + c.length > COPY_RUN || c.offset !== first.offset + total || next?.file !== loc.file || next.offset !== loc.offset + total || next.identity !== loc.identity) break;
+      total += c.length;
+      end++;
+    }
+    return chunks.slice(start, end);
+  }
+
+  /**
+   * Copy a run from a local file whose chunks need no hashing: written by this run, or a file that
+   * kept the stat identity it had when scanned (before and after the read). False if neither.
+   */
+  private copyTrusted(file: StagedFile, run: FileChunk[]): boolean {
+    const loc = this.index.get(run[0]!.key);
+    if (!loc?.identity) return false;
+    const total = run.reduce((n, c) => n + c.length, 0);
+    const buf = this.copyBuf && this.copyBuf.length >= total ? this.copyBuf : (this.copyBuf = Buffer.allocUnsafe(Math.max(COPY_RUN, total)));
+    try {
+      const fd = this.reads.get(loc.file);
+      const unchanged = () => loc.identity === WRITTEN_HERE || statIdentity(fstatSync(fd, { bigint: true })) === loc.identity;
+      if (!unchanged() || preadFull(fd, buf, total, loc.offset) !== total || !unchanged()) return false;
+    } catch {
+      this.reads.close(loc.file);
+      return false;
+    }
+    this.put(file, run[0]!.offset, buf.subarray(0, total), run);
+    return true;
+  }
+
+  private async copied(file: StagedFile, c: FileChunk): Promise<void> {
+    this.stats.chunksLocal++;
+    this.stats.bytesLocal += c.length;
+    await this.filled(file);
   }
 
   /** A chunk the receiver already holds, read and re-verified; null if it is gone or changed. */
@@ -103,21 +186,6 @@ export class Assembly {
     return buf;
   }
 
-  /** Copy a chunk the receiver already holds; false if it is not there or no longer matches. */
-  private async copyLocal(key: string, slot: Slot, length: number): Promise<boolean> {
-    const loc = this.index.get(key);
-    if (loc?.length !== length) return false;
-    await slot.file.created;
-    const buf = this.readLocal(key);
-    if (!buf) return false;
-    if (loc.file === slot.file.staged && loc.offset === slot.offset) {
-      await this.filled(slot.file); // staged here by an interrupted run, and still intact
-      return true;
-    }
-    await this.write(slot, buf, key);
-    return true;
-  }
-
   /** Data for a wanted chunk, already verified against its hash. */
   async deliver(key: string, data: Buffer): Promise<void> {
     const slots = this.pending.get(key);
@@ -125,11 +193,13 @@ export class Assembly {
     this.pending.delete(key);
     let indexed = false;
     for (const slot of slots) {
+      await slot.file.created;
       if (slot.file.state !== 'filling') continue;
-      await this.write(slot, data, key);
+      this.put(slot.file, slot.offset, data, [{ key, offset: slot.offset, length: data.length }]);
+      await this.filled(slot.file);
       if (!indexed) {
         // Later files needing this chunk copy it from here instead of asking again.
-        this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length });
+        this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length, identity: WRITTEN_HERE });
         indexed = true;
       }
     }
@@ -159,13 +229,10 @@ export class Assembly {
     return this.pending.has(key);
   }
 
-  private async write(slot: Slot, data: Buffer, key: string): Promise<void> {
-    const { file } = slot;
-    await file.created;
-    if (file.state !== 'filling') return;
-    pwriteFull(this.writes.get(file.staged), data, slot.offset);
-    this.journal?.record(key, file.staged, slot.offset, data.length);
-    await this.filled(file);
+  /** Write verified chunk data at `offset` of a created file, and journal the chunks it holds. */
+  private put(file: StagedFile, offset: number, data: Buffer, chunks: { key: string; offset: number; length: number }[]): void {
+    pwriteFull(this.writes.get(file.staged), data, offset);
+    this.journal?.record(file.staged, chunks);
   }
 
   private async filled(file: StagedFile): Promise<void> {

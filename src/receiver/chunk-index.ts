@@ -1,9 +1,18 @@
-import type { Entry } from '../manifest/entry.js';
+import { statIdentity, type Entry } from '../manifest/entry.js';
+
+/** Marks a chunk this run wrote itself after checking its hash: no need to check it again. */
+export const WRITTEN_HERE = 'written here';
 
 export interface ChunkLocation {
   file: string; // absolute path of a file holding the chunk
   offset: number;
   length: number;
+  /**
+   * Why the bytes there can be trusted without hashing them again: the file's stat identity when
+   * it was scanned (still valid while the file keeps it), or WRITTEN_HERE. Without one (chunks an
+   * interrupted run journaled) every read is checked against the hash.
+   */
+  identity?: string;
 }
 
 /**
@@ -16,11 +25,12 @@ export class ChunkIndex {
   addFile(abs: string, e: Entry): void {
     const c = e.chunks;
     if (!c) return;
+    const identity = e.stat ? statIdentity({ size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.stat.ctimeNs, ino: e.stat.ino }) : undefined;
     let offset = 0;
     for (let i = 0; i < c.count; i++) {
       const length = c.lengths[i]!;
       const key = c.key(i);
-      if (!this.map.has(key)) this.map.set(key, { file: abs, offset, length });
+      if (!this.map.has(key)) this.map.set(key, { file: abs, offset, length, identity });
       offset += length;
     }
   }

@@ -18,9 +18,10 @@ export class Journal {
     this.fd = openSync(file, 'a', 0o600);
   }
 
-  record(key: string, file: string, offset: number, length: number): void {
+  /** Chunks just written to `file`, in one append. */
+  record(file: string, chunks: { key: string; offset: number; length: number }[]): void {
     const rel = path.relative(this.staging, file);
-    writeSync(this.fd, `${Buffer.from(key, 'latin1').toString('hex')} ${rel} ${offset} ${length}\n`);
+    writeSync(this.fd, chunks.map((c) => `${Buffer.from(c.key, 'latin1').toString('hex')} ${rel} ${c.offset} ${c.length}\n`).join(''));
   }
 
   close(): void {
@@ -38,7 +39,7 @@ export class Journal {
     let n = 0;
     const present = new Map<string, boolean>(); // staged files garbage-collection may have removed
     for (const line of text.split('\n')) {
-      const m = /^([0-9a-f]{64}) ([0-9a-f]{2}\/[0-9a-f]{64}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line);
+      const m = /^([0-9a-f]{64}) ([0-9a-f]\/[0-9a-f]{64}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line);
       if (!m) continue; // torn or foreign line
       const key = Buffer.from(m[1]!, 'hex').toString('latin1');
       const length = Number(m[4]);

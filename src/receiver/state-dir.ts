@@ -3,6 +3,13 @@ import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { mkdirp } from '../util/mkdirp.js';
 
+/**
+ * Staged files are spread over this many subdirectories (named by the first hex digit of their
+ * name) so that creating them runs in parallel: a filesystem serialises creates in one directory.
+ * Sixteen keep the thread pool busy; each directory is an inode allocation, which is slow on a
+ * filesystem that just deleted many files, so there are not more.
+ */
+const SUBDIRS = 16;
 
 /**
  * The receiver's working area for one destination: a hidden sibling `.<name>.dsync/` next to the
@@ -32,8 +39,8 @@ export class StateDir {
   async create(): Promise<void> {
     try {
       await mkdirp(this.staging, 0o700);
-      for (let i = 0; i < 256; i++) {
-        await fsp.mkdir(path.join(this.staging, i.toString(16).padStart(2, '0')), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      for (let i = 0; i < SUBDIRS; i++) {
+        await fsp.mkdir(path.join(this.staging, i.toString(16)), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'EEXIST') throw e;
         });
       }
@@ -44,11 +51,10 @@ export class StateDir {
 
   /**
    * A staged file is named by the digest of its content (`copy` tells apart identical files of one
-   * run), so a run after an interruption finds its own partial files again. Names are spread over
-   * 256 subdirectories so that creating them can run in parallel.
+   * run), so a run after an interruption finds its own partial files again.
    */
   stagedPath(digestHex: string, copy = 0): string {
-    return path.join(this.staging, digestHex.slice(0, 2), copy ? `${digestHex}.${copy}` : digestHex);
+    return path.join(this.staging, digestHex.slice(0, 1), copy ? `${digestHex}.${copy}` : digestHex);
   }
 
   /** Where a symlink is made before it is renamed into place. */
