@@ -13,6 +13,7 @@ import type { Peer } from '../protocol/peer.js';
 import type { RunOptions } from '../protocol/hello.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
+import { ReadAhead } from '../util/read-ahead.js';
 import type { Reporter, RunStats } from './events.js';
 import { compileFilters, ignoreRules } from './filter.js';
 
@@ -31,13 +32,22 @@ interface Location {
 const ENTRY_BATCH_BYTES = 64 * 1024; // encoded manifest bytes per ENTRIES frame
 const ENTRY_BATCH_DATA = 16 * 1024 * 1024; // file bytes described per ENTRIES frame
 
-/**
- * The sending side of a run: streams the source manifest while it scans, then answers the
- * receiver's wants by reading each chunk again, checking it still hashes the same (a file that
- * changed since it was scanned is reported, never sent torn), and sending it encoded.
- * Returns the receiver's stats from its DONE message.
- */
-export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunStats> {
+/** Entries scanned ahead of the receiver: plenty to cover the time a connection takes to set up. */
+const SCAN_AHEAD = 1 << 16;
+
+/** A source tree being scanned: started before the connection is up, so the two overlap. */
+export interface SourceScan {
+  root: string;
+  real: string;
+  singleFile: boolean;
+  ownRules: string[]; // the source's own ignore rules, which the receiver applies too
+  entries: ReadAhead<Entry>;
+  counts: { hadErrors: boolean; sourceRead: number };
+  close(): Promise<void>;
+}
+
+/** Start scanning the source; throws at once if it cannot be read at all. */
+export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
   const root = path.resolve(opts.root);
   let st: import('node:fs').Stats;
   try {
@@ -49,38 +59,59 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
   const real = await fsp.realpath(root);
   const singleFile = st.isFile();
   const cache = opts.verify ? StatCache.empty() : await StatCache.load(real, opts.params);
-  const locations = new Map<string, Location>();
-  const identity = new Map<string, string>(); // file -> its stat identity when it was chunked
-  const scanned: Entry[] = [];
-  let hadErrors = false;
-  let sourceRead = 0;
-  let aborted = false;
   const ownRules = singleFile ? [] : ignoreRules(real);
-  const exclude = compileFilters([...opts.filters, ...ownRules]);
   const pool = HashPool.create(opts.params);
+  const counts = { hadErrors: false, sourceRead: 0 };
   const scanOpts: ScanOptions = {
     cutter: new Cutter(opts.params),
     cache,
     pool,
-    exclude,
+    exclude: compileFilters([...opts.filters, ...ownRules]),
     onRead: (n) => {
-      sourceRead += n;
+      counts.sourceRead += n;
     },
     onWarning: (w) => {
-      if (w.code !== 'VANISHED') hadErrors = true;
+      if (w.code !== 'VANISHED') counts.hadErrors = true;
       opts.reporter.warning(w);
     },
   };
+  opts.reporter.phase('scanning');
+  const entries = new ReadAhead(singleFile ? describeOne(real, path.basename(root), scanOpts) : scanTree(real, scanOpts), SCAN_AHEAD);
+  return {
+    root,
+    real,
+    singleFile,
+    ownRules,
+    entries,
+    counts,
+    close: async () => {
+      entries.stop();
+      await pool?.close();
+    },
+  };
+}
 
-  await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile, filters: ownRules }));
+/**
+ * The sending side of a run: streams the source manifest while it scans, then answers the
+ * receiver's wants by reading each chunk again, checking it still hashes the same (a file that
+ * changed since it was scanned is reported, never sent torn), and sending it encoded.
+ * Returns the receiver's stats from its DONE message.
+ */
+export async function runSender(peer: Peer, opts: SenderOptions, source?: SourceScan): Promise<RunStats> {
+  const src = source ?? (await scanSource(opts));
+  const { real, singleFile, counts } = src;
+  const locations = new Map<string, Location>();
+  const identity = new Map<string, string>(); // file -> its stat identity when it was chunked
+  const scanned: Entry[] = [];
+  let aborted = false;
+
+  await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile, filters: src.ownRules }));
 
   const sendManifest = async () => {
-    opts.reporter.phase('scanning');
-    const scan = singleFile ? describeOne(real, path.basename(root), scanOpts) : scanTree(real, scanOpts);
     let batch: Entry[] = [];
     let batchBytes = 0;
     let batchData = 0;
-    for await (const e of scan) {
+    for await (const e of src.entries) {
       if (aborted) return;
       if (e.type === 'file') {
         const abs = singleFile ? real : path.join(real, e.path);
@@ -106,8 +137,10 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
       }
     }
     if (batch.length) await peer.send(MSG.ENTRIES, encodeEntries(batch, opts.compression.kind !== 'none'));
-    await peer.send(MSG.MANIFEST_END, encodeManifestEnd(hadErrors));
+    await peer.send(MSG.MANIFEST_END, encodeManifestEnd(counts.hadErrors));
     opts.reporter.phase('transferring');
+    // The scan is complete: its cache is written while chunks are served, not after.
+    if (!opts.verify) await StatCache.save(cacheFileFor(real, opts.params), opts.params, scanned).catch(() => {});
   };
 
   const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
@@ -146,7 +179,7 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
         }
         case MSG.WANT_END:
           // On every data stream too: the receiver knows each stream has delivered all it carried.
-          await peer.sendOnAll(MSG.SEND_END, jsonPayload({ sourceRead, streams: peer.dataStreams }));
+          await peer.sendOnAll(MSG.SEND_END, jsonPayload({ sourceRead: counts.sourceRead, streams: peer.dataStreams }));
           break;
         case MSG.DONE:
           return decodeJson(f.payload, 'result').stats as RunStats;
@@ -196,14 +229,13 @@ export async function runSender(peer: Peer, opts: SenderOptions): Promise<RunSta
 
   try {
     const [, stats] = await Promise.all([sendManifest(), serve()]);
-    if (!opts.verify) await StatCache.save(cacheFileFor(real, opts.params), opts.params, scanned).catch(() => {});
     return stats;
   } catch (err) {
     aborted = true;
     throw err;
   } finally {
     files.closeAll();
-    await pool?.close();
+    await src.close();
   }
 }
 

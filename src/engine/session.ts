@@ -12,7 +12,7 @@ import { openDataStreams, parseOffer } from './data-plane.js';
 import type { Endpoint } from './endpoint.js';
 import { worstWarning, type ItemEvent, type Reporter, type RunStats, type Warning } from './events.js';
 import { runReceiver } from './receiver.js';
-import { runSender } from './sender.js';
+import { runSender, scanSource } from './sender.js';
 
 export interface SyncRequest {
   src: Endpoint;
@@ -50,7 +50,16 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
       reporter.warning(w);
     },
   };
-  const conn = await req.connect(pull ? src : dst.host ? dst : null);
+  // A push scans its source while the connection is being made and the agent starts.
+  const scanning = pull ? null : scanSource({ ...options, root: src.path, reporter: local });
+  scanning?.catch(() => {}); // awaited once connected; a connection failure is reported first
+  let conn: Connection;
+  try {
+    conn = await req.connect(pull ? src : dst.host ? dst : null);
+  } catch (err) {
+    await (await scanning?.catch(() => null))?.close();
+    throw err;
+  }
   const peer = new Peer(conn.input, conn.output, conn.label);
   conn.onLost((err) => peer.fail(err));
   peer.onEvent = (ev) => {
@@ -76,7 +85,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     }
     const stats = pull
       ? await runReceiver(peer, { ...options, root: dst.path, reporter: local })
-      : await runSender(peer, { ...options, root: src.path, reporter: local });
+      : await runSender(peer, { ...options, root: src.path, reporter: local }, await scanning!);
     peer.end();
     stats.streams = peer.streamTraffic();
     reporter.streams(stats.streams);
@@ -90,6 +99,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   } finally {
     clearInterval(ticker);
     peer.unwatch();
+    await (await scanning?.catch(() => null))?.close(); // a run that failed before sending
     await conn.close();
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, promises as fsp, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fsp, readlinkSync, type BigIntStats } from 'node:fs';
 import { chunkFd, scanBuffer } from '../chunker/chunk-file.js';
 import type { Cutter } from '../chunker/cdc.js';
 import type { HashPool } from '../chunker/hash-pool.js';
@@ -7,7 +7,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import type { Entry } from './entry.js';
 import type { StatCache } from './stat-cache.js';
 import { Limiter } from '../util/limiter.js';
-import { walkTree, type WalkOptions } from './walk.js';
+import { walkTree, type WalkItem, type WalkOptions } from './walk.js';
 
 const READ_ATTEMPTS = 3;
 
@@ -32,19 +32,39 @@ const LOOKAHEAD = 32;
  */
 export async function* scanTree(root: string, opts: ScanOptions): AsyncGenerator<Entry> {
   type Outcome = { entry: Entry } | { error: unknown; rel: string };
-  const pending: Promise<Outcome>[] = [];
-  // Several files are described at once (in order of the walk, results in the same order), so
-  // the pool's workers chunk in parallel; outcomes never reject, errors are reported in turn.
-  async function* settle(o: Outcome): AsyncGenerator<Entry> {
+  // Entries come out in walk order. Most are answered at once (directories, symlinks, files the
+  // stat cache vouches for); files that must be read are chunked several at a time (the pool's
+  // workers in parallel), and what follows one waits behind it. Outcomes never reject: errors
+  // are reported in turn.
+  const pending: (Outcome | Promise<Outcome>)[] = [];
+  let reading = 0;
+  function* settle(o: Outcome): Generator<Entry> {
     if ('entry' in o) yield o.entry;
     else if (o.rel === '') throw o.error;
     else opts.onWarning(toWarning(o.error, o.rel));
   }
-  for await (const item of walkTree(root, opts)) {
-    pending.push(describe(item.abs, item.rel, item.st, opts).then((entry) => ({ entry }), (error: unknown) => ({ error, rel: item.rel })));
-    if (pending.length >= LOOKAHEAD) yield* settle(await pending.shift()!);
+  const outcome = (item: WalkItem): Outcome | Promise<Outcome> => {
+    try {
+      const entry = describeNow(item.abs, item.rel, item.st, opts);
+      if (entry) return { entry };
+    } catch (error) {
+      return { error, rel: item.rel };
+    }
+    reading++;
+    return readFile(item.abs, item.rel, opts).then(
+      (entry) => ({ entry }),
+      (error: unknown) => ({ error, rel: item.rel }),
+    );
+  };
+  for (const item of walkTree(root, opts)) {
+    pending.push(outcome(item));
+    while (pending.length && (!(pending[0] instanceof Promise) || reading >= LOOKAHEAD)) {
+      const head = pending.shift()!;
+      if (head instanceof Promise) reading--;
+      yield* settle(await head);
+    }
   }
-  while (pending.length) yield* settle(await pending.shift()!);
+  for (const head of pending) yield* settle(await head);
 }
 
 /** The one-entry scan of a single path (a single-file source or destination); nothing if absent. */
@@ -59,12 +79,16 @@ export async function* describeOne(abs: string, rel: string, opts: ScanOptions):
 }
 
 export async function describe(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Promise<Entry> {
+  return describeNow(abs, rel, st, opts) ?? readFile(abs, rel, opts);
+}
+
+/** An entry that needs no file read (directory, symlink, file the cache vouches for), or null. */
+function describeNow(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Entry | null {
   const base = { path: rel, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: 0 };
   if (st.isDirectory()) return { ...base, type: 'dir' };
-  if (st.isSymbolicLink()) return { ...base, type: 'symlink', target: await fsp.readlink(abs) };
+  if (st.isSymbolicLink()) return { ...base, type: 'symlink', target: readlinkSync(abs) };
   const cached = opts.cache.lookup(rel, st);
-  if (cached) return fileEntry(base, st, cached);
-  return readFile(abs, rel, opts);
+  return cached ? fileEntry(base, st, cached) : null;
 }
 
 function fileEntry(base: Omit<Entry, 'type'>, st: BigIntStats, chunks: Entry['chunks']): Entry {

@@ -1,5 +1,4 @@
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
-import path from 'node:path';
 import type { Warning } from '../engine/events.js';
 import { fsError } from '../errors/dsync-error.js';
 
@@ -19,16 +18,16 @@ export interface WalkOptions {
  * Pre-order walk of a directory tree: a directory comes before its contents, siblings in name order,
  * so every run and every machine lists the same tree the same way. Symlinks are listed, not followed.
  * Names that are not valid UTF-8 and special files (sockets, devices, FIFOs) are skipped with a warning.
- * Metadata calls are synchronous: for a tree in the page cache they take microseconds, far less
- * than a thread-pool round trip each.
+ * Synchronous: for a tree in the page cache a metadata call takes microseconds, far less than a
+ * thread-pool round trip (or even a promise) each.
  */
-export async function* walkTree(root: string, opts: WalkOptions): AsyncGenerator<WalkItem> {
+export function* walkTree(root: string, opts: WalkOptions): Generator<WalkItem> {
   const st = lstatSync(root, { bigint: true });
   yield { rel: '', abs: root, st };
   yield* walkDir(root, '', opts);
 }
 
-async function* walkDir(abs: string, rel: string, opts: WalkOptions): AsyncGenerator<WalkItem> {
+function* walkDir(abs: string, rel: string, opts: WalkOptions): Generator<WalkItem> {
   let names: Buffer[];
   try {
     names = readdirSync(abs, { encoding: 'buffer' });
@@ -48,7 +47,7 @@ async function* walkDir(abs: string, rel: string, opts: WalkOptions): AsyncGener
   decoded.sort();
   for (const name of decoded) {
     const childRel = rel ? `${rel}/${name}` : name;
-    const childAbs = path.join(abs, name);
+    const childAbs = `${abs}/${name}`; // abs is already normal, and name a plain name
     let st: BigIntStats;
     try {
       st = lstatSync(childAbs, { bigint: true });
