@@ -3,7 +3,11 @@
 // More libuv threads: the receiver creates many files at once (see receiver/assembly.ts). Set
 // before anything uses the thread pool, which is created lazily.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-const { main } = await import('../dist/src/cli/main.js');
+// `dsync agent` (the far end of a run, started over SSH) skips the CLI: it starts in half the time.
+const main =
+  process.argv[2] === 'agent'
+    ? (await import('../dist/src/cli/agent-main.js')).agentMain
+    : (await import('../dist/src/cli/main.js')).main;
 
 // Until main settles, an emptied event loop means a bug (a promise nobody will settle): exit 70, never 0.
 process.exitCode = 70;

@@ -1,7 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PARAMS, validateParams, type ChunkParams } from '../chunker/params.js';
 import type { Compression } from '../codec/chunk-codec.js';
-import { runAgent } from '../engine/agent.js';
 import { parseEndpoint, type Endpoint } from '../engine/endpoint.js';
 import { parseRule, rulesFromFile } from '../engine/filter.js';
 import type { RunStats } from '../engine/events.js';
@@ -21,6 +20,7 @@ import { ProgressReporter } from './progress.js';
 import { writeMetrics } from './metrics.js';
 import type { CliReporter } from './reporter.js';
 import { TextReporter } from './text-reporter.js';
+import { handleProcessEvents } from './process-handlers.js';
 
 function usage(msg: string): never {
   throw new DsyncError('USAGE', msg);
@@ -310,15 +310,6 @@ Examples:
     for (const o of cmd.options) o.description += ` [${envName(o.attributeName())}]`;
   }
 
-  program
-    .command('agent', { hidden: true })
-    .description('the far end of a run (started by dsync itself over a pipe or SSH)')
-    .action(async () => {
-      setCode(await runAgent(process.stdin, process.stdout));
-      // Stop reading stdin so the process can exit once stdout has drained.
-      process.stdin.destroy();
-    });
-
   return program;
 }
 
@@ -328,16 +319,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram((c) => {
     code = c;
   });
-  const onSignal = () => {
-    process.stderr.write('dsync: interrupted\n');
-    process.exit(EXIT.INTERRUPTED);
-  };
-  // A closed stdout (`dsync ... | head`) ends the run quietly, as for any Unix tool.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(code);
-  });
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  handleProcessEvents(() => code);
   try {
     await program.parseAsync(argv);
     return code;

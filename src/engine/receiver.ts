@@ -70,6 +70,7 @@ class ReceiverRun {
   private want: WantItem[] = [];
   private planned = 0;
   private planning: Promise<void> = Promise.resolve();
+  private copying: Promise<void> = Promise.resolve();
   private readonly awaitingLists = new Set<number>(); // changed files whose chunk lists were asked for
   private unplannedLists = 0; // lists received but not yet planned
   private needLists: number[] = [];
@@ -298,29 +299,22 @@ class ReceiverRun {
               else copies.push({ e, ...this.stage(index, e) });
             }
             await this.flushWant();
-            for (const { e, file, local } of copies) {
-              try {
-                this.wantChunks(await this.assembly.copyLocal(file, local), null);
-              } catch (err) {
-                throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
-              }
-            }
+            for (const c of copies) this.copyLater(c.e, c.file, c.local);
             this.unplannedLists -= lists.length;
-            await this.flushWant();
             await this.maybeEndWants();
           });
           break;
         }
         case MSG.CHUNK:
           await this.onChunk(f.payload);
-          if (sendEnded && this.assembly.outstanding === 0) return;
+          if (sendEnded && this.assembly.outstanding === 0 && (await this.complete())) return;
           break;
         case MSG.CHUNK_MISSING: {
           const { hash, reason } = decodeChunkMissing(f.payload);
           for (const file of await this.assembly.fail(hash.toString('latin1'))) {
             this.warn('VANISHED', `${file.entry.path}: not updated, ${reason}`, file.entry.path);
           }
-          if (sendEnded && this.assembly.outstanding === 0) return;
+          if (sendEnded && this.assembly.outstanding === 0 && (await this.complete())) return;
           break;
         }
         case MSG.SEND_END: {
@@ -340,8 +334,8 @@ class ReceiverRun {
           if (this.assembly.outstanding > this.refetching.size) {
             throw new DsyncError('PROTOCOL', `${this.peer.label} ended the transfer with ${this.assembly.outstanding} chunks still missing`);
           }
-          if (this.assembly.outstanding === 0) return;
           sendEnded = true;
+          if (this.assembly.outstanding === 0 && (await this.complete())) return;
           break;
         }
         default:
@@ -357,6 +351,33 @@ class ReceiverRun {
   private chain(step: () => Promise<void>): void {
     this.planning = this.planning.then(step);
     this.planning.catch((err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /**
+   * Copy what a staged file needs from data this side holds, one file after another, beside
+   * planning and receiving. A chunk that turns out to be gone is wanted late, like a chunk that
+   * failed verification (the sender answers wants after the end of wants, too).
+   */
+  private copyLater(e: Entry, file: StagedFile, local: FileChunk[]): void {
+    this.copying = this.copying.then(async () => {
+      let missing: FileChunk[];
+      try {
+        missing = await this.assembly.copyLocal(file, local);
+      } catch (err) {
+        throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
+      }
+      if (!missing.length) return;
+      if (this.wantEnded) for (const m of missing) this.refetching.add(m.key);
+      this.wantChunks(missing, null);
+      await this.flushWant();
+    });
+    this.copying.catch((err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /** Every copy done, with nothing more to receive: the last chunk is in. */
+  private async complete(): Promise<boolean> {
+    await this.copying;
+    return this.assembly.outstanding === 0;
   }
 
   /** Check an incoming entry's place in the tree before keeping it. */
@@ -520,7 +541,13 @@ class ReceiverRun {
       if (e.type !== 'file') continue;
       const st = this.staged.get(idx);
       if (st && st.state !== 'ready') continue;
-      const chunks = e.chunks ?? this.dest.get(e.path)?.chunks; // unchanged: the same list as before
+      const old = this.dest.get(e.path);
+      // Untouched by this run, where it was scanned: what the scan saw still holds.
+      if (this.actions[idx] === 'none' && this.scanRoot === this.root && old?.stat) {
+        out.push(old);
+        continue;
+      }
+      const chunks = e.chunks ?? old?.chunks; // unchanged: the same list as before
       if (!chunks) continue;
       try {
         const s = lstatSync(path.join(this.root, e.path), { bigint: true });
