@@ -287,7 +287,7 @@ Examples:
     opt('--log-file <file>', 'append a timestamped log of the run to this file');
     opt('--metrics-file <file>', 'write Prometheus metrics of the run to this file (for a node exporter)');
     cmd.optionsGroup('Transfer:');
-    opt('--compress <mode>', 'chunk compression: auto, none, or a zstd level 1..19', 'auto');
+    opt('--compress <mode>', 'chunk compression: auto (where it makes data leave faster, measured as it goes), none, or a zstd level 1..19', 'auto');
     opt('--streams <n>', `parallel data streams, 1..${MAX_STREAMS}; chunks of large files are spread over them (default: 4 to a remote host, 1 between local paths)`);
     opt('--transport <kind>', 'data streams over ssh (channels of the SSH connection) or tcp (direct TCP sealed with AES-256-GCM, for fast trusted networks)', 'ssh');
     opt('--bwlimit <rate>', 'limit the total over all streams, in bytes per second: 50M, 1G (a bare number is KiB/s, as in rsync)', '0', 'no limit');

@@ -1,5 +1,6 @@
 import { HASH_LEN } from '../chunker/chunk-list.js';
 import { ENC, type ChunkHeader } from '../protocol/messages.js';
+import { CompressionGovernor } from './adaptive.js';
 import { applyDelta, makeDelta } from './delta.js';
 import { zstd, zstdDecompress } from './zstd.js';
 
@@ -13,16 +14,20 @@ const MIN_SAVING = 0.97;
 export class ChunkEncoder {
   private readonly cctx = new zstd.CCtx();
   private out = Buffer.allocUnsafe(0);
+  private readonly governor: CompressionGovernor | null;
 
-  constructor(private readonly mode: Compression) {}
+  constructor(private readonly mode: Compression) {
+    this.governor = mode.kind === 'auto' ? new CompressionGovernor() : null;
+  }
 
   /**
    * Encode one chunk; returns the encoding used and the bytes to send. With the signature of an
-   * old chunk the receiver holds (`base`), a delta against it is sent when that is smaller.
+   * old chunk the receiver holds (`base`), a delta against it is sent when that is smaller
+   * (always tried: a delta saves far more than it costs).
    */
   encode(data: Buffer, base?: { hash: Buffer; sig: Buffer }): { encoding: number; payload: Buffer } {
     if (this.mode.kind === 'none' || data.length < 64) return { encoding: ENC.RAW, payload: data };
-    const plain = this.compress(data);
+    const plain = this.governor?.compressing === false ? null : this.compress(data);
     const best = plain && plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD as number, payload: plain } : { encoding: ENC.RAW as number, payload: data };
     if (base) {
       const ops = this.compress(makeDelta(data, base.sig));
@@ -31,6 +36,11 @@ export class ChunkEncoder {
       }
     }
     return best;
+  }
+
+  /** `bytes` of source data were handed to the streams (auto measures how fast they leave). */
+  sent(bytes: number): void {
+    this.governor?.sent(bytes);
   }
 
   private compress(data: Buffer): Buffer | null {

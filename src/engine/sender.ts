@@ -223,6 +223,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       }
       const { encoding, payload } = encoder.encode(data, base);
       await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
+      encoder.sent(data.length);
       opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
   };
