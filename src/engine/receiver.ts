@@ -24,7 +24,7 @@ import { BLOCK, signature } from '../codec/delta.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
 import { compileFilters, type Exclude } from './filter.js';
 import { decide } from './plan.js';
-import { fsyncFiles, syncFilesystem } from '../util/durable.js';
+import { EarlyFlush, fsyncFiles, syncFilesystem } from '../util/durable.js';
 import { mkdirp } from '../util/mkdirp.js';
 
 /** The run's options that concern the receiver (documented in protocol/hello.ts), and where it writes. */
@@ -105,6 +105,7 @@ class ReceiverRun {
         const gc = await this.state.collectGarbage(this.opts.stagingMaxAge * 1000, this.opts.stagingMaxSize);
         if (gc.files) this.opts.reporter.warning({ code: 'PARTIAL', recovered: true, message: `removed ${gc.files} staged files (${gc.bytes} bytes) that interrupted runs left longer ago or larger than the staging limits` });
         this.assembly.journal = new Journal(this.state.journal, this.state.staging);
+        this.assembly.flush = new EarlyFlush(this.state.staging);
       }
       return await this.runLocked();
     } finally {
@@ -161,6 +162,7 @@ class ReceiverRun {
 
   /** Staged data reaches the disk before any of it is renamed into place. */
   private async makeDurable(): Promise<void> {
+    await this.assembly.flush?.settle();
     const ready = [...this.staged.values()].filter((f) => f.state === 'ready').map((f) => f.staged);
     if (ready.length && !(await syncFilesystem(this.state.staging))) {
       try {

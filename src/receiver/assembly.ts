@@ -1,4 +1,5 @@
-import { constants, fchmodSync, futimesSync, promises as fsp } from 'node:fs';
+import { constants, fchmodSync, futimesSync, open, promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
@@ -6,9 +7,11 @@ import { nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
 import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
 import { WRITTEN_HERE, type ChunkIndex } from './chunk-index.js';
+import type { EarlyFlush } from '../util/durable.js';
 import type { Journal } from './journal.js';
 
 const CREATE_CONCURRENCY = 16;
+const openFd = promisify(open);
 
 /** A chunk of a staged file: its key, size and place. */
 export interface FileChunk {
@@ -49,6 +52,8 @@ export class Assembly {
 
   /** Set once staging exists: every chunk written is journaled for a run after an interruption. */
   journal: Journal | null = null;
+  /** Set once staging exists: writes are flushed to disk in the background as they accumulate. */
+  flush: EarlyFlush | null = null;
 
   constructor(
     private readonly index: ChunkIndex,
@@ -64,7 +69,8 @@ export class Assembly {
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
       try {
-        await (await fsp.open(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)).close();
+        // The descriptor that created it writes it too: one open a file, not two.
+        this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         await fsp.truncate(staged, entry.size);
@@ -187,6 +193,7 @@ export class Assembly {
     const dst = await open(file.staged, constants.O_WRONLY);
     for (let put = 0; put < total; ) put += (await dst.write(buf, put, total - put, run[0]!.offset + put)).bytesWritten;
     this.journal?.record(file.staged, run);
+    this.flush?.wrote(total);
     return true;
   }
 
@@ -257,6 +264,7 @@ export class Assembly {
   private put(file: StagedFile, offset: number, data: Buffer, chunks: { key: string; offset: number; length: number }[]): void {
     pwriteFull(this.writes.get(file.staged), data, offset);
     this.journal?.record(file.staged, chunks);
+    this.flush?.wrote(data.length);
   }
 
   private async filled(file: StagedFile): Promise<void> {
