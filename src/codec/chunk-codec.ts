@@ -10,6 +10,8 @@ export type Compression = { kind: 'none' } | { kind: 'auto' } | { kind: 'level';
 const AUTO_LEVEL = 3;
 /** Below this saving a compressed chunk is not worth the receiver's CPU: send it raw. */
 const MIN_SAVING = 0.97;
+/** Delta ops this small (a share of the chunk) beat any compression of the whole chunk. */
+const CLEAR_DELTA = 1 / 16;
 
 export class ChunkEncoder {
   private readonly cctx = new zstd.CCtx();
@@ -27,13 +29,17 @@ export class ChunkEncoder {
    */
   encode(data: Buffer, base?: { hash: Buffer; sig: Buffer }): { encoding: number; payload: Buffer } {
     if (this.mode.kind === 'none' || data.length < 64) return { encoding: ENC.RAW, payload: data };
+    let delta: Buffer | null = null;
+    if (base) {
+      const ops = makeDelta(data, base.sig);
+      delta = this.compress(ops);
+      // A small edit: its delta is a fraction of what compressing the whole chunk could give.
+      if (delta && ops.length <= data.length * CLEAR_DELTA) return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, delta]) };
+    }
     const plain = this.governor?.compressing === false ? null : this.compress(data);
     const best = plain && plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD as number, payload: plain } : { encoding: ENC.RAW as number, payload: data };
-    if (base) {
-      const ops = this.compress(makeDelta(data, base.sig));
-      if (ops && ops.length + base.hash.length < best.payload.length) {
-        return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, ops]) };
-      }
+    if (delta && delta.length + base!.hash.length < best.payload.length) {
+      return { encoding: ENC.DELTA, payload: Buffer.concat([base!.hash, delta]) };
     }
     return best;
   }

@@ -1,6 +1,5 @@
-import { constants, fchmodSync, futimesSync, open, promises as fsp } from 'node:fs';
+import { constants, fchmodSync, fstatSync, futimesSync, open, promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
-import type { FileHandle } from 'node:fs/promises';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
 import { nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
@@ -48,7 +47,7 @@ export class Assembly {
   private readonly reads = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   private readonly writes = new FdCache(constants.O_WRONLY, 64);
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
-  private copyBuf: Buffer | null = null; // copies run one at a time: one buffer serves all
+  private copyBuf: Buffer | null = null; // copies are synchronous from read to write: one buffer serves all
 
   /** Set once staging exists: every chunk written is journaled for a run after an interruption. */
   journal: Journal | null = null;
@@ -112,39 +111,28 @@ export class Assembly {
   async copyLocal(file: StagedFile, chunks: FileChunk[]): Promise<FileChunk[]> {
     const missing: FileChunk[] = [];
     if (file.state === 'filling' && chunks.length) await file.created;
-    // Runs are copied in the thread pool, so this thread takes in arriving chunks meanwhile, on
-    // handles of their own: a cached descriptor may be closed while a read is under way.
-    const handles = new Map<string, Promise<FileHandle>>();
-    const open = (p: string, flags: number) => {
-      let h = handles.get(p);
-      if (!h) handles.set(p, (h = fsp.open(p, flags)));
-      return h;
-    };
-    try {
-      for (let i = 0; i < chunks.length; ) {
-        if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
-        const run = this.runFrom(chunks, i);
-        i += run.length;
-        const copied = await this.copyTrusted(file, run, open);
-        if (file.state !== 'filling') break;
-        if (copied) {
-          for (const c of run) await this.copied(file, c);
+    for (let i = 0; i < chunks.length; ) {
+      if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
+      // One run at a time, then arriving chunks get their turn: copying a large file must not
+      // hold up the data streams (a run is a few milliseconds of page-cache copying).
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const run = this.runFrom(chunks, i);
+      i += run.length;
+      if (this.copyTrusted(file, run)) {
+        for (const c of run) await this.copied(file, c);
+        continue;
+      }
+      for (const c of run) {
+        const buf = this.readLocal(c.key);
+        if (!buf) {
+          if (this.await(c.key, { file, offset: c.offset })) missing.push(c);
           continue;
         }
-        for (const c of run) {
-          const buf = this.readLocal(c.key);
-          if (!buf) {
-            if (this.await(c.key, { file, offset: c.offset })) missing.push(c);
-            continue;
-          }
-          const loc = this.index.get(c.key)!;
-          // Staged here by an interrupted run, and still intact: nothing to write.
-          if (loc.file !== file.staged || loc.offset !== c.offset) this.put(file, c.offset, buf, [c]);
-          await this.copied(file, c);
-        }
+        const loc = this.index.get(c.key)!;
+        // Staged here by an interrupted run, and still intact: nothing to write.
+        if (loc.file !== file.staged || loc.offset !== c.offset) this.put(file, c.offset, buf, [c]);
+        await this.copied(file, c);
       }
-    } finally {
-      for (const h of handles.values()) await h.then((fh) => fh.close()).catch(() => {});
     }
     if (file.remaining === 0 && file.state === 'filling') await this.finish(file); // an empty file
     return missing;
@@ -169,31 +157,22 @@ export class Assembly {
   /**
    * Copy a run from a local file whose chunks need no hashing: written by this run, or a file that
    * kept the stat identity it had when scanned (before and after the read). False if neither.
-   * Copies run one at a time (see copyLocal's callers), so they share one buffer.
+   * Synchronous from read to write, so one buffer serves every copy.
    */
-  private async copyTrusted(file: StagedFile, run: FileChunk[], open: (p: string, flags: number) => Promise<FileHandle>): Promise<boolean> {
+  private copyTrusted(file: StagedFile, run: FileChunk[]): boolean {
     const loc = this.index.get(run[0]!.key);
     if (!loc?.identity) return false;
     const total = run.reduce((n, c) => n + c.length, 0);
     const buf = this.copyBuf && this.copyBuf.length >= total ? this.copyBuf : (this.copyBuf = Buffer.allocUnsafe(Math.max(COPY_RUN, total)));
     try {
-      const src = await open(loc.file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      const unchanged = async () => loc.identity === WRITTEN_HERE || statIdentity(await src.stat({ bigint: true })) === loc.identity;
-      if (!(await unchanged())) return false;
-      for (let got = 0; got < total; ) {
-        const { bytesRead } = await src.read(buf, got, total - got, loc.offset + got);
-        if (bytesRead === 0) return false;
-        got += bytesRead;
-      }
-      if (!(await unchanged())) return false;
+      const fd = this.reads.get(loc.file);
+      const unchanged = () => loc.identity === WRITTEN_HERE || statIdentity(fstatSync(fd, { bigint: true })) === loc.identity;
+      if (!unchanged() || preadFull(fd, buf, total, loc.offset) !== total || !unchanged()) return false;
     } catch {
+      this.reads.close(loc.file);
       return false;
     }
-    if (file.state !== 'filling') return false; // failed meanwhile (and removed): the caller stops
-    const dst = await open(file.staged, constants.O_WRONLY);
-    for (let put = 0; put < total; ) put += (await dst.write(buf, put, total - put, run[0]!.offset + put)).bytesWritten;
-    this.journal?.record(file.staged, run);
-    this.flush?.wrote(total);
+    this.put(file, run[0]!.offset, buf.subarray(0, total), run);
     return true;
   }
 

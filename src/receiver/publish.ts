@@ -1,4 +1,4 @@
-import { constants, lstatSync, mkdirSync, renameSync, promises as fsp } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, utimesSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { ItemAction, ItemEvent, Reporter, RunStats } from '../engine/events.js';
 import { metaDiffers } from '../engine/plan.js';
@@ -25,8 +25,8 @@ export interface PublishInput {
  * into place, fix metadata, delete extras (with --delete), then set directory times deepest first.
  * Every change is reported; a dry run reports the same items and touches nothing.
  * Nothing is ever written through a symlink: each parent is checked to be a real directory.
- * The thousands of renames and mkdirs are synchronous: each takes microseconds, less than a
- * thread-pool round trip.
+ * Metadata calls are synchronous: each takes microseconds, less than a thread-pool round trip,
+ * and there are thousands.
  */
 export async function publish(p: PublishInput): Promise<void> {
   const safeDirs = new Set<string>(['']);
@@ -96,7 +96,7 @@ export async function publish(p: PublishInput): Promise<void> {
       const target = abs(e.path);
       if (e.type === 'dir') {
         if (action === 'meta') continue; // directory times and modes are set at the end
-        if (old && old.type !== 'dir') await fsp.unlink(target);
+        if (old && old.type !== 'dir') unlinkSync(target);
         mkdirSync(target, { mode: 0o700 });
         safeDirs.add(e.path);
         report(e, action);
@@ -104,11 +104,11 @@ export async function publish(p: PublishInput): Promise<void> {
         // A copy gets the new mode and time; the older version keeps its own.
         const tmp = p.tmpPath(idx);
         await fsp.copyFile(target, tmp, constants.COPYFILE_FICLONE);
-        await setFileMeta(tmp, e);
+        setFileMeta(tmp, e);
         await fsp.rename(tmp, target);
         report(e, action);
       } else if (action === 'meta') {
-        await setFileMeta(target, e);
+        setFileMeta(target, e);
         report(e, action);
       } else {
         if (old?.type !== e.type && !(await clear(e.path, old))) continue;
@@ -137,7 +137,7 @@ export async function publish(p: PublishInput): Promise<void> {
         continue;
       }
       try {
-        await fsp.rm(abs(d.path), { recursive: true, force: true });
+        rmSync(abs(d.path), { recursive: true, force: true });
       } catch (err) {
         throw fsError(err, `cannot delete ${d.path} in ${p.root}`);
       }
@@ -155,9 +155,9 @@ export async function publish(p: PublishInput): Promise<void> {
       if (!st.isDirectory()) continue;
       const now: Entry = { ...e, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs };
       if (!metaDiffers(e, now)) continue;
-      await fsp.chmod(abs(e.path), e.mode);
+      chmodSync(abs(e.path), e.mode);
       const t = nsToSeconds(e.mtimeNs);
-      await fsp.utimes(abs(e.path), t, t);
+      utimesSync(abs(e.path), t, t);
     } catch (err) {
       throw fsError(err, `cannot set the time of ${e.path || '.'} in ${p.root}`);
     }
@@ -165,13 +165,13 @@ export async function publish(p: PublishInput): Promise<void> {
 }
 
 /** chmod and utimes on an existing file without following a symlink that replaced it. */
-async function setFileMeta(target: string, e: Entry): Promise<void> {
-  const fh = await fsp.open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+function setFileMeta(target: string, e: Entry): void {
+  const fd = openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    await fh.chmod(e.mode);
+    fchmodSync(fd, e.mode);
     const t = nsToSeconds(e.mtimeNs);
-    await fh.utimes(t, t);
+    futimesSync(fd, t, t);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { mkdirp } from '../util/mkdirp.js';
@@ -93,7 +93,7 @@ export class StateDir {
 
   /** After success: staging and journal (under the lock). */
   async removeStaging(): Promise<void> {
-    for (const p of [this.staging, this.journal]) await fsp.rm(p, { recursive: true, force: true });
+    for (const p of [this.staging, this.journal]) rmSync(p, { recursive: true, force: true });
   }
 
   /** Remove the state directory if nothing is left in it (another run may hold a new lock there). */

@@ -24,7 +24,7 @@ export async function fsyncFiles(files: string[]): Promise<void> {
 }
 
 /** Written bytes between background flushes (see EarlyFlush). */
-const FLUSH_EVERY = 256 * 1024 * 1024;
+const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /**
  * Flushes the filesystem of `dir` in the background each time another FLUSH_EVERY bytes were
