@@ -5,7 +5,7 @@ import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkList } from '../chunker/chunk-list.js';
 import { ChunkEncoder } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
-import { statIdentity, type Entry } from '../manifest/entry.js';
+import { entryIdentity, statIdentity, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
@@ -101,7 +101,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
   const src = source ?? (await scanSource(opts));
   const { real, singleFile, counts } = src;
   const locations = new Map<string, Location>();
-  const identity = new Map<string, string>(); // file -> its stat identity when it was chunked
+  const scannedAs = new Map<string, Entry>(); // file -> its entry (stat identity) when it was chunked
   const scanned: Entry[] = [];
   let aborted = false;
 
@@ -115,7 +115,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       if (aborted) return;
       if (e.type === 'file') {
         const abs = singleFile ? real : path.join(real, e.path);
-        identity.set(abs, statIdentity({ size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.stat!.ctimeNs, ino: e.stat!.ino }));
+        scannedAs.set(abs, e);
         const c = e.chunks!;
         let offset = 0;
         for (let i = 0; i < c.count; i++) {
@@ -202,7 +202,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       // Same size, mtime, ctime and inode as when it was chunked: the bytes are the ones the
       // manifest describes (the receiver still checks every chunk's hash).
       const st = fstatSync(fd, { bigint: true });
-      if (statIdentity(st) !== identity.get(first.file)) problem = 'changed';
+      if (statIdentity(st) !== entryIdentity(scannedAs.get(first.file)!)) problem = 'changed';
       else got = preadFull(fd, readBuf, total, first.offset);
     } catch (err) {
       files.close(first.file);

@@ -45,6 +45,11 @@ export function statIdentity(st: { size: bigint | number; mtimeNs: bigint; ctime
   return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
 }
 
+/** The stat identity a scanned file had (see statIdentity); computed only when it is needed. */
+export function entryIdentity(e: Entry): string {
+  return statIdentity({ size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.stat!.ctimeNs, ino: e.stat!.ino });
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i < 0 ? '' : p.slice(0, i);

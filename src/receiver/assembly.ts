@@ -2,7 +2,7 @@ import { constants, fchmodSync, fstatSync, futimesSync, open, promises as fsp } 
 import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
-import { nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
+import { entryIdentity, nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
 import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
 import { WRITTEN_HERE, type ChunkIndex } from './chunk-index.js';
@@ -144,10 +144,10 @@ export class Assembly {
     const loc = this.index.get(first.key);
     let end = start + 1;
     let total = first.length;
-    while (loc?.identity && end < chunks.length) {
+    while (loc?.trust && end < chunks.length) {
       const c = chunks[end]!;
       const next = this.index.get(c.key);
-      if (total + c.length > COPY_RUN || c.offset !== first.offset + total || next?.file !== loc.file || next.offset !== loc.offset + total || next.identity !== loc.identity) break;
+      if (total + c.length > COPY_RUN || c.offset !== first.offset + total || next?.file !== loc.file || next.offset !== loc.offset + total || next.trust !== loc.trust) break;
       total += c.length;
       end++;
     }
@@ -161,12 +161,13 @@ export class Assembly {
    */
   private copyTrusted(file: StagedFile, run: FileChunk[]): boolean {
     const loc = this.index.get(run[0]!.key);
-    if (!loc?.identity) return false;
+    if (!loc?.trust) return false;
+    const expected = loc.trust === WRITTEN_HERE ? null : entryIdentity(loc.trust);
     const total = run.reduce((n, c) => n + c.length, 0);
     const buf = this.copyBuf && this.copyBuf.length >= total ? this.copyBuf : (this.copyBuf = Buffer.allocUnsafe(Math.max(COPY_RUN, total)));
     try {
       const fd = this.reads.get(loc.file);
-      const unchanged = () => loc.identity === WRITTEN_HERE || statIdentity(fstatSync(fd, { bigint: true })) === loc.identity;
+      const unchanged = () => expected === null || statIdentity(fstatSync(fd, { bigint: true })) === expected;
       if (!unchanged() || preadFull(fd, buf, total, loc.offset) !== total || !unchanged()) return false;
     } catch {
       this.reads.close(loc.file);
@@ -209,7 +210,7 @@ export class Assembly {
       await this.filled(slot.file);
       if (!indexed) {
         // Later files needing this chunk copy it from here instead of asking again.
-        this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length, identity: WRITTEN_HERE });
+        this.index.set(key, { file: slot.file.staged, offset: slot.offset, length: data.length, trust: WRITTEN_HERE });
         indexed = true;
       }
     }

@@ -1,4 +1,4 @@
-import { statIdentity, type Entry } from '../manifest/entry.js';
+import type { Entry } from '../manifest/entry.js';
 
 /** Marks a chunk this run wrote itself after checking its hash: no need to check it again. */
 export const WRITTEN_HERE = 'written here';
@@ -8,11 +8,11 @@ export interface ChunkLocation {
   offset: number;
   length: number;
   /**
-   * Why the bytes there can be trusted without hashing them again: the file's stat identity when
-   * it was scanned (still valid while the file keeps it), or WRITTEN_HERE. Without one (chunks an
-   * interrupted run journaled) every read is checked against the hash.
+   * Why the bytes there can be trusted without hashing them again: the scanned file (valid while
+   * it keeps the stat identity it had then), or WRITTEN_HERE. Without one (chunks an interrupted
+   * run journaled) every read is checked against the hash.
    */
-  identity?: string;
+  trust?: Entry | typeof WRITTEN_HERE;
 }
 
 /**
@@ -25,12 +25,12 @@ export class ChunkIndex {
   addFile(abs: string, e: Entry): void {
     const c = e.chunks;
     if (!c) return;
-    const identity = e.stat ? statIdentity({ size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.stat.ctimeNs, ino: e.stat.ino }) : undefined;
+    const trust = e.stat ? e : undefined;
     let offset = 0;
     for (let i = 0; i < c.count; i++) {
       const length = c.lengths[i]!;
       const key = c.key(i);
-      if (!this.map.has(key)) this.map.set(key, { file: abs, offset, length, identity });
+      if (!this.map.has(key)) this.map.set(key, { file: abs, offset, length, trust });
       offset += length;
     }
   }
