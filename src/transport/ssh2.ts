@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import ssh2, { type AuthMethod, type ClientChannel } from 'ssh2';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
+import { connectCoalescing } from './coalescing-socket.js';
 import { connectDirect, type Connection } from './connection.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, knownKeyTypes } from './known-hosts.js';
 import { resolveSshTarget, type SshTarget } from './ssh-config.js';
@@ -106,7 +107,8 @@ function openClient(t: SshTarget, sock: Duplex | undefined, o: SshOptions): Prom
     c.connect({
       host: t.host,
       port: t.port,
-      sock,
+      // A direct connection gets a socket that batches ssh2's many small writes.
+      sock: sock ?? connectCoalescing(t.host, t.port),
       username: t.user,
       readyTimeout: t.connectTimeoutMs,
       keepaliveInterval: 15_000,

@@ -1,0 +1,35 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { connectCoalescing } from '../../src/transport/coalescing-socket.js';
+
+describe('connectCoalescing', () => {
+  it('holds the writes of one tick back and sends them together, in order', async () => {
+    const received: Buffer[] = [];
+    const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const sock = connectCoalescing('127.0.0.1', port);
+    await new Promise((resolve) => sock.once('connect', resolve));
+    const pieces = Array.from({ length: 50 }, (_, i) => Buffer.alloc(7, i));
+    for (const p of pieces) sock.write(p);
+    // Still corked within the tick: nothing has been handed to the kernel yet.
+    expect(sock.writableCorked).toBe(1);
+    expect(sock.writableLength).toBe(50 * 7);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(sock.writableCorked).toBe(0);
+    const expected = Buffer.concat(pieces);
+    for (let i = 0; i < 100 && Buffer.concat(received).length < expected.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(Buffer.concat(received).equals(expected)).toBe(true);
+    sock.destroy();
+    server.close();
+  });
+
+  it('reports a refused connection as an error event, as net.connect does', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => connectCoalescing('127.0.0.1', port).once('error', resolve));
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+});
