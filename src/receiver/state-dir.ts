@@ -1,4 +1,5 @@
-import { promises as fsp, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { mkdirp } from '../util/mkdirp.js';
@@ -10,6 +11,20 @@ import { mkdirp } from '../util/mkdirp.js';
  * filesystem that just deleted many files, so there are not more.
  */
 const SUBDIRS = 16;
+
+/**
+ * Ask ext4 to place the subdirectories of `dir` in block groups of their own (the "top directory"
+ * flag, chattr +T), best effort. Without it they sit beside the destination's parent, where a tree
+ * deleted minutes ago (yesterday's copy, a previous job's data) leaves thousands of free inodes
+ * that ext4 will not hand out again for a while but scans past on every create: measured here,
+ * 6000 files took 3.4 s to create after such a delete, 0.2 s with the flag. Other filesystems
+ * (or no chattr) simply keep the default placement.
+ */
+function spreadSubdirs(dir: string): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('chattr', ['+T', dir], { timeout: 2000 }, () => resolve());
+  });
+}
 
 /**
  * The receiver's working area for one destination: a hidden sibling `.<name>.dsync/` next to the
@@ -39,6 +54,7 @@ export class StateDir {
   async create(): Promise<void> {
     try {
       await mkdirp(this.staging, 0o700);
+      if (!existsSync(path.join(this.staging, '0'))) await spreadSubdirs(this.staging);
       for (let i = 0; i < SUBDIRS; i++) {
         await fsp.mkdir(path.join(this.staging, i.toString(16)), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'EEXIST') throw e;
