@@ -218,9 +218,12 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       const done = new Promise<number | null>((r) => child.on('close', r));
-      // Wait until chunk data flows (the first progress event), then kill the server side.
-      for (let i = 0; i < 400 && !out.includes('"event":"progress"'); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(out).toContain('"event":"progress"');
+      // Wait until the far side has journaled some chunks it staged (the first progress event
+      // alone races its first write), then kill the server side.
+      const journal = path.join(path.dirname(dst), `.${path.basename(dst)}.dsync`, 'journal');
+      const journaled = () => (existsSync(journal) ? readFileSync(journal, 'latin1').split('\n').length - 1 : 0);
+      for (let i = 0; i < 400 && journaled() < 16; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(journaled()).toBeGreaterThanOrEqual(16);
       for (const pid of lab.sessionPids()) process.kill(pid, 'SIGKILL');
       return { code: await done, out, big };
     };
