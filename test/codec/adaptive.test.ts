@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionGovernor, PROBE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, PROBE_EVERY, PROBE_EVERY_MAX, WINDOW } from '../../src/codec/adaptive.js';
 
 /**
  * Drive a governor with a fake clock: each window of source data takes `msCompressed` or `msRaw`
@@ -44,6 +44,15 @@ describe('CompressionGovernor (--compress auto)', () => {
     const compressed = modes.filter((m) => m).length;
     expect(compressed).toBeLessThanOrEqual(1 + Math.ceil(50 / (PROBE_EVERY + 1)));
     expect(modes.slice(2, 2 + PROBE_EVERY).every((m) => !m)).toBe(true);
+  });
+
+  it('probes less and less often while the probes keep confirming the choice', () => {
+    const modes = drive(400, 300, 120); // raw stays faster
+    const probes = modes.map((m, i) => (m && i > 0 ? i : -1)).filter((i) => i > 0);
+    const gaps = probes.slice(1).map((p, k) => p - probes[k]! - 1);
+    expect(gaps[0]).toBe(2 * PROBE_EVERY); // the first probe confirmed raw: twice the wait
+    for (let k = 1; k < gaps.length; k++) expect(gaps[k]).toBe(Math.min(2 * gaps[k - 1]!, PROBE_EVERY_MAX));
+    expect(probes.length).toBeLessThanOrEqual(2 + Math.ceil(400 / PROBE_EVERY_MAX)); // not 400 / 9
   });
 
   it('follows a link that changes speed during the run', () => {
