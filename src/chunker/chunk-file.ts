@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Cutter } from './cdc.js';
@@ -7,7 +7,7 @@ import { ChunkListBuilder, type ChunkList } from './chunk-list.js';
 export const READ_BLOCK = 4 * 1024 * 1024;
 
 export function sha256(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+  return hash('sha256', data, 'buffer'); // one call, no Hash object per chunk
 }
 
 /** The buffer a chunking pass needs; allocate once per scan and reuse it for every file. */

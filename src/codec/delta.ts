@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../chunker/chunk-file.js';
 import { Reader, Writer } from '../util/binary.js';
 
 /**
@@ -16,7 +16,7 @@ const SIG_ENTRY = 4 + STRONG;
 export const SIG_ENTRY_LEN = SIG_ENTRY;
 
 function strong(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest().subarray(0, STRONG);
+  return sha256(data).subarray(0, STRONG);
 }
 
 /** Adler-style checksum of data[p, p+BLOCK): returns [a, b]. */

@@ -2,6 +2,9 @@ import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:f
 import path from 'node:path';
 import type { ChunkIndex } from './chunk-index.js';
 
+const FLUSH_BYTES = 16 * 1024;
+const FLUSH_MS = 50;
+
 /**
  * An append-only record of every chunk written into staging: `hash file offset length` a line,
  * file relative to the staging directory. A later run after an interruption indexes these chunks
@@ -10,6 +13,8 @@ import type { ChunkIndex } from './chunk-index.js';
  */
 export class Journal {
   private readonly fd: number;
+  private pending = '';
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     file: string,
@@ -18,13 +23,27 @@ export class Journal {
     this.fd = openSync(file, 'a', 0o600);
   }
 
-  /** Chunks just written to `file`, in one append. */
+  /**
+   * Chunks just written to `file`. Lines are gathered and appended together, at most
+   * FLUSH_BYTES or FLUSH_MS later (one write a chunk cost more than the journal is worth): a run
+   * killed in between only re-receives those few chunks.
+   */
   record(file: string, chunks: { key: string; offset: number; length: number }[]): void {
-    const rel = path.relative(this.staging, file);
-    writeSync(this.fd, chunks.map((c) => `${Buffer.from(c.key, 'latin1').toString('hex')} ${rel} ${c.offset} ${c.length}\n`).join(''));
+    const rel = file.startsWith(this.staging + path.sep) ? file.slice(this.staging.length + 1) : path.relative(this.staging, file);
+    for (const c of chunks) this.pending += `${Buffer.from(c.key, 'latin1').toString('hex')} ${rel} ${c.offset} ${c.length}\n`;
+    if (this.pending.length >= FLUSH_BYTES) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS).unref();
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending) writeSync(this.fd, this.pending);
+    this.pending = '';
   }
 
   close(): void {
+    this.flush();
     closeSync(this.fd);
   }
 
