@@ -9,12 +9,15 @@ import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './en
  * entries + end marker + SHA-256 trailer, see stat-cache.ts), in two forms:
  *
  *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [cache: ino:uvar ctime_s:svar ctime_ns:uvar]
- *            file, cache form: size:uvar chunklist      file, wire form: size:uvar digest:32
+ *            file, cache form: size:uvar chunklist      file, wire form: size:uvar digest:16
  *            symlink: target:str
  *   chunklist := count:uvar (hash:32 len:uvar){count}      (a chunk costs 32 + 1..3 bytes)
  *
  * On the wire a file is announced by the digest of its chunk list; the receiver asks for the list
- * itself only when its own copy's digest differs, so an unchanged file costs ~40 bytes, not ~35 a chunk.
+ * itself only when its own copy's digest differs, so an unchanged file costs ~25 bytes, not ~35 a chunk.
+ * The digest is SHA-256 cut to 128 bits (like rsync's whole-file checksum): random bytes that no
+ * compressor shrinks, sent for every file on every run, and 128 bits leave no practical chance
+ * that two different chunk lists collide.
  */
 export type EntryForm = 'cache' | 'wire';
 export const MANIFEST_VERSION = 1;
@@ -79,15 +82,17 @@ export function decodeChunkList(r: Reader, size: number, params: ChunkParams): C
   return count ? new ChunkList(hashes, lengths) : ChunkList.EMPTY;
 }
 
+/** Bytes of a file digest (see above). */
+export const DIGEST_LEN = 16;
 const digests = new WeakMap<ChunkList, Buffer>();
 
-/** SHA-256 over a file's chunk list: equal digests, equal content. */
+/** SHA-256 over a file's chunk list, cut to DIGEST_LEN: equal digests, equal content. */
 export function fileDigest(e: Entry): Buffer {
   if (!e.chunks) return e.digest!;
   let d = digests.get(e.chunks);
   if (!d) {
     const lens = Buffer.from(e.chunks.lengths.buffer, e.chunks.lengths.byteOffset, e.chunks.lengths.byteLength);
-    d = createHash('sha256').update(e.chunks.hashes).update(lens).digest();
+    d = createHash('sha256').update(e.chunks.hashes).update(lens).digest().subarray(0, DIGEST_LEN);
     digests.set(e.chunks, d);
   }
   return d;
@@ -112,7 +117,7 @@ export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): En
   if (type === 'file') {
     e.size = r.uvar(MAX_SIZE);
     if (form === 'cache') e.chunks = decodeChunkList(r, e.size, params);
-    else e.digest = Buffer.from(r.raw(HASH_LEN));
+    else e.digest = Buffer.from(r.raw(DIGEST_LEN));
   } else if (type === 'symlink') {
     e.target = r.str(MAX_PATH_BYTES);
     if (e.target === '' || e.target.includes('\0')) r.fail('bad symlink target');

@@ -10,7 +10,7 @@ export interface Entry {
   mtimeNs: bigint;
   size: number; // files: content length; others 0
   chunks?: ChunkList; // files (on the receiver, only once asked for: see codec.ts)
-  digest?: Buffer; // files received over the wire: SHA-256 of the chunk list
+  digest?: Buffer; // files received over the wire: digest of the chunk list (codec.ts)
   target?: string; // symlinks
   /** Local identity for the stat cache (never sent across sides as a reason to skip data). */
   stat?: { ino: number; ctimeNs: bigint };

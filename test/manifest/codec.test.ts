@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ChunkList, HASH_LEN } from '../../src/chunker/chunk-list.js';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { DsyncError } from '../../src/errors/dsync-error.js';
-import { decodeEntry, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
+import { decodeEntry, DIGEST_LEN, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
 import { decodeCache, encodeCache } from '../../src/manifest/stat-cache.js';
 import { decodeChunkLists, decodeEntries, encodeChunkLists, encodeEntries } from '../../src/protocol/messages.js';
@@ -64,11 +64,14 @@ describe('manifest codec', () => {
     );
   });
 
-  it('costs at most about 40 bytes per chunk, and a file on the wire ~40 bytes whatever its size', () => {
+  it('costs at most about 40 bytes per chunk, and a file on the wire its path and ~35 bytes whatever its size', () => {
     const n = 1000;
     const e: Entry = { path: 'data/shard-00001.jsonl', type: 'file', mode: 0o644, mtimeNs: 1_700_000_000_123_456_789n, size: n * P.max, chunks: new ChunkList(Buffer.alloc(n * HASH_LEN, 7), new Uint32Array(n).fill(P.max)) };
     expect(encodeChunkLists([{ index: 0, chunks: e.chunks! }]).length / n).toBeLessThanOrEqual(40);
-    expect(encodeEntries([e]).length).toBeLessThan(100);
+    // count, type, path, mode, mtime, size and a 128-bit digest (random bytes: sent every run, for every file)
+    expect(fileDigest(e).length).toBe(DIGEST_LEN);
+    expect(DIGEST_LEN).toBe(16);
+    expect(encodeEntries([e]).length).toBeLessThanOrEqual(e.path.length + 36);
   });
 
   it('chunk lists round-trip and are bounded by the entry they are for', () => {
