@@ -1,11 +1,12 @@
 import net from 'node:net';
 
 /**
- * Connect a TCP socket that gathers every write made in one tick into a single writev. ssh2
- * writes each SSH packet as three or four pieces (length, ciphertext, tag), each its own syscall
- * and TCP segment without this; bulk data (32 KiB packets, several per tick) then costs the
- * client, the kernel and sshd a multiple of what it needs. Connection errors arrive as 'error'
- * events, as with net.connect.
+ * Connect a TCP socket that gathers the writes of one synchronous stretch of code into a single
+ * writev. ssh2 writes each SSH packet as three or four pieces (length, ciphertext, tag), each its
+ * own syscall and TCP segment without this; bulk data then costs the client, the kernel and sshd
+ * a multiple of what it needs. The writes leave at the next microtask, not the next tick: a long
+ * chain of awaits (a manifest being encoded) must not hold back a message written at its start.
+ * Connection errors arrive as 'error' events, as with net.connect.
  */
 export function connectCoalescing(host: string, port: number): net.Socket {
   const sock = net.connect({ host, port, noDelay: true });
@@ -16,7 +17,7 @@ export function connectCoalescing(host: string, port: number): net.Socket {
     if (!corked) {
       corked = true;
       this.cork();
-      process.nextTick(() => {
+      queueMicrotask(() => {
         corked = false;
         this.uncork();
       });

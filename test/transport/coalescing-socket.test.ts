@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { connectCoalescing } from '../../src/transport/coalescing-socket.js';
 
 describe('connectCoalescing', () => {
-  it('holds the writes of one tick back and sends them together, in order', async () => {
+  it('holds the writes of one synchronous stretch back and sends them together, in order', async () => {
     const received: Buffer[] = [];
     const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -12,14 +12,33 @@ describe('connectCoalescing', () => {
     await new Promise((resolve) => sock.once('connect', resolve));
     const pieces = Array.from({ length: 50 }, (_, i) => Buffer.alloc(7, i));
     for (const p of pieces) sock.write(p);
-    // Still corked within the tick: nothing has been handed to the kernel yet.
+    // Still corked within this synchronous stretch: nothing has been handed to the kernel yet.
     expect(sock.writableCorked).toBe(1);
     expect(sock.writableLength).toBe(50 * 7);
-    await new Promise((resolve) => process.nextTick(resolve));
+    await Promise.resolve(); // one microtask later, they leave together
     expect(sock.writableCorked).toBe(0);
     const expected = Buffer.concat(pieces);
     for (let i = 0; i < 100 && Buffer.concat(received).length < expected.length; i++) await new Promise((r) => setTimeout(r, 10));
     expect(Buffer.concat(received).equals(expected)).toBe(true);
+    sock.destroy();
+    server.close();
+  });
+
+  it('does not hold a write back behind a long chain of awaits', async () => {
+    const received: Buffer[] = [];
+    const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const sock = connectCoalescing('127.0.0.1', port);
+    await new Promise((resolve) => sock.once('connect', resolve));
+    sock.write(Buffer.from('first'));
+    let corkedDuring = 0;
+    for (let i = 0; i < 1000; i++) {
+      await Promise.resolve(); // a busy async loop that never yields to the event loop
+      corkedDuring = Math.max(corkedDuring, i > 0 ? sock.writableCorked : 0);
+    }
+    expect(corkedDuring).toBe(0); // released after the first await, not after the whole loop
+    expect(sock.writableLength).toBe(0);
     sock.destroy();
     server.close();
   });
