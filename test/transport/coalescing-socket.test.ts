@@ -2,14 +2,19 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { connectCoalescing } from '../../src/transport/coalescing-socket.js';
 
+/** A local server that keeps what it receives, and a coalescing socket connected to it. */
+async function connected(): Promise<{ sock: net.Socket; received: Buffer[]; close: () => void }> {
+  const received: Buffer[] = [];
+  const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const sock = connectCoalescing('127.0.0.1', (server.address() as net.AddressInfo).port);
+  await new Promise((resolve) => sock.once('connect', resolve));
+  return { sock, received, close: () => (sock.destroy(), server.close()) };
+}
+
 describe('connectCoalescing', () => {
   it('holds the writes of one synchronous stretch back and sends them together, in order', async () => {
-    const received: Buffer[] = [];
-    const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    const sock = connectCoalescing('127.0.0.1', port);
-    await new Promise((resolve) => sock.once('connect', resolve));
+    const { sock, received, close } = await connected();
     const pieces = Array.from({ length: 50 }, (_, i) => Buffer.alloc(7, i));
     for (const p of pieces) sock.write(p);
     // Still corked within this synchronous stretch: nothing has been handed to the kernel yet.
@@ -20,17 +25,11 @@ describe('connectCoalescing', () => {
     const expected = Buffer.concat(pieces);
     for (let i = 0; i < 100 && Buffer.concat(received).length < expected.length; i++) await new Promise((r) => setTimeout(r, 10));
     expect(Buffer.concat(received).equals(expected)).toBe(true);
-    sock.destroy();
-    server.close();
+    close();
   });
 
   it('does not hold a write back behind a long chain of awaits', async () => {
-    const received: Buffer[] = [];
-    const server = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    const sock = connectCoalescing('127.0.0.1', port);
-    await new Promise((resolve) => sock.once('connect', resolve));
+    const { sock, close } = await connected();
     sock.write(Buffer.from('first'));
     let corkedDuring = 0;
     for (let i = 0; i < 1000; i++) {
@@ -39,8 +38,7 @@ describe('connectCoalescing', () => {
     }
     expect(corkedDuring).toBe(0); // released after the first await, not after the whole loop
     expect(sock.writableLength).toBe(0);
-    sock.destroy();
-    server.close();
+    close();
   });
 
   it('reports a refused connection as an error event, as net.connect does', async () => {
