@@ -263,7 +263,7 @@ export class Assembly {
   }
 
   close(): void {
-    this.reads.closeAll();
+    this.reads.closeAllLater(); // old versions read for local chunks: freed in the background
     this.writes.closeAll();
     this.journal?.close();
     this.journal = null;

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { close, closeSync, openSync, readSync, writeSync } from 'node:fs';
 
 /**
  * A bounded set of open file descriptors, least recently used closed first. Synchronous on
@@ -37,6 +37,16 @@ export class FdCache {
     if (fd === undefined) return;
     this.fds.delete(file);
     closeSync(fd);
+  }
+
+  /**
+   * Close every descriptor in the thread pool, without waiting. Closing the last descriptor of a
+   * file that was replaced meanwhile frees its blocks, which took ext4 50-70 ms for the few old
+   * shards of a nightly update: work nobody needs to wait for.
+   */
+  closeAllLater(): void {
+    for (const fd of this.fds.values()) close(fd, () => {});
+    this.fds.clear();
   }
 
   closeAll(): void {
