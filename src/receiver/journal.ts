@@ -32,18 +32,29 @@ export class Journal {
     const rel = file.startsWith(this.staging + path.sep) ? file.slice(this.staging.length + 1) : path.relative(this.staging, file);
     for (const c of chunks) this.pending += `${Buffer.from(c.key, 'latin1').toString('hex')} ${rel} ${c.offset} ${c.length}\n`;
     if (this.pending.length >= FLUSH_BYTES) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS).unref();
+    else this.timer ??= setTimeout(() => this.flushQuietly(), FLUSH_MS).unref();
   }
 
+  /** Append the gathered lines; on failure they are dropped (the journal is only a hint). */
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pending) writeSync(this.fd, this.pending);
+    const text = this.pending;
     this.pending = '';
+    if (text) writeSync(this.fd, text);
+  }
+
+  /** Where no caller could act on a failure (a full disk is reported by the next data write). */
+  private flushQuietly(): void {
+    try {
+      this.flush();
+    } catch {
+      // lost lines only mean those chunks are sent again after an interruption
+    }
   }
 
   close(): void {
-    this.flush();
+    this.flushQuietly();
     closeSync(this.fd);
   }
 
