@@ -41,46 +41,55 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     return d;
   };
 
-  it('copies chunks of an unchanged local file and wants only the new ones', async () => {
+  // Small runs are copied synchronously, large ones (over 1 MiB) in the thread pool: both paths.
+  it.each([
+    ['small', 256 * KiB, 16 * KiB],
+    ['large', 6 * 1024 * KiB, 64 * KiB],
+  ])('copies chunks of an unchanged local file and wants only the new ones (%s)', async (_, size, chunk) => {
     const dir = tmp();
-    const old = noise(256 * KiB, 1);
+    const old = noise(size, 1);
     const oldFile = path.join(dir, 'old.bin');
     writeFileSync(oldFile, old);
     const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 16 * KiB));
+    index.addFile(oldFile, scanned(oldFile, old, chunk));
     const stats = emptyStats();
     const assembly = new Assembly(index, stats);
-    // New version: the old data with 16 KiB of new data appended.
-    const next = Buffer.concat([old, noise(16 * KiB, 2)]);
-    const { file, want, local } = assembly.addFile(entryOf('next.bin', next, 16 * KiB), path.join(dir, 'staged'));
-    expect(want.map((w) => w.index)).toEqual([16]);
-    expect(local).toHaveLength(16);
+    // New version: the old data with one chunk of new data appended.
+    const next = Buffer.concat([old, noise(chunk, 2)]);
+    const { file, want, local } = assembly.addFile(entryOf('next.bin', next, chunk), path.join(dir, 'staged'));
+    const count = size / chunk;
+    expect(want.map((w) => w.index)).toEqual([count]);
+    expect(local).toHaveLength(count);
     expect(await assembly.copyLocal(file, local)).toEqual([]);
-    expect(stats.chunksLocal).toBe(16);
-    await assembly.deliver(want[0]!.key, next.subarray(256 * KiB));
+    expect(stats.chunksLocal).toBe(count);
+    await assembly.deliver(want[0]!.key, next.subarray(size));
     expect(file.state).toBe('ready');
     assembly.close();
     expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
   });
 
-  it('does not trust a local file that changed after it was scanned: stale chunks are wanted', async () => {
+  it.each([
+    ['small', 128 * KiB, 16 * KiB],
+    ['large', 4 * 1024 * KiB, 128 * KiB],
+  ])('does not trust a local file that changed after it was scanned: stale chunks are wanted (%s)', async (_, size, chunk) => {
     const dir = tmp();
-    const old = noise(128 * KiB, 3);
+    const old = noise(size, 3);
     const oldFile = path.join(dir, 'old.bin');
     writeFileSync(oldFile, old);
     const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 16 * KiB));
+    index.addFile(oldFile, scanned(oldFile, old, chunk));
     // Rewritten after the scan: same size, the second half different.
     const changed = Buffer.from(old);
-    noise(64 * KiB, 4).copy(changed, 64 * KiB);
+    noise(size / 2, 4).copy(changed, size / 2);
     await new Promise((r) => setTimeout(r, 20)); // a new mtime even on a coarse clock
     writeFileSync(oldFile, changed);
     const assembly = new Assembly(index, emptyStats());
-    const { file, want, local } = assembly.addFile(entryOf('copy.bin', old, 16 * KiB), path.join(dir, 'staged'));
+    const { file, want, local } = assembly.addFile(entryOf('copy.bin', old, chunk), path.join(dir, 'staged'));
     expect(want).toEqual([]);
     // Each chunk is then checked against its hash: the first half still matches, the rest is wanted.
     const missing = await assembly.copyLocal(file, local);
-    expect(missing.map((m) => m.index)).toEqual([4, 5, 6, 7]);
+    const count = size / chunk;
+    expect(missing.map((m) => m.index)).toEqual(Array.from({ length: count / 2 }, (_, i) => count / 2 + i));
     for (const m of missing) await assembly.deliver(m.key, old.subarray(m.offset, m.offset + m.length));
     expect(file.state).toBe('ready');
     assembly.close();
