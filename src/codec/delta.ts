@@ -1,43 +1,45 @@
-import { sha256 } from '../chunker/chunk-file.js';
+import xxhash from 'xxhash-wasm';
 import { Reader, Writer } from '../util/binary.js';
+
+const { h32Raw } = await xxhash();
 
 /**
  * Deltas inside a changed chunk, rsync style. The receiver still has the old chunk at that place
  * (the base) but the sender does not, so the receiver sends a signature of the base: per block of
- * BLOCK bytes a rolling weak checksum and 8 bytes of SHA-256. The sender finds those blocks in the
+ * BLOCK bytes a rolling weak checksum and a 32-bit xxHash. The sender finds those blocks in the
  * new chunk and sends only what is not in them. A 16-byte edit in a 64 KiB chunk then costs the
- * signature (384 bytes) plus about one block of literals instead of the whole chunk.
+ * signature (256 bytes) plus about one block of literals instead of the whole chunk.
  * A wrong match (colliding checksums) cannot corrupt anything: the rebuilt chunk is checked against
- * its SHA-256 like any other, and fetched whole if it fails.
+ * its SHA-256 like any other, and fetched whole if it fails. So the block hash only has to be
+ * fast: xxHash is five times cheaper than SHA-256 here, and signatures are computed for every
+ * changed chunk on the critical path of an update.
  */
 export const BLOCK = 2048;
-const STRONG = 8;
-const SIG_ENTRY = 4 + STRONG;
+const SIG_ENTRY = 8; // weak:u32 strong:u32
 export const SIG_ENTRY_LEN = SIG_ENTRY;
 
-function strong(data: Uint8Array): Buffer {
-  return sha256(data).subarray(0, STRONG);
-}
+const strong = (data: Uint8Array, p: number): number => h32Raw(data.subarray(p, p + BLOCK), 0);
 
-/** Adler-style checksum of data[p, p+BLOCK): returns [a, b]. */
-function weakOf(data: Uint8Array, p: number): [number, number] {
+/** Adler-style checksum of data[p, p+BLOCK): b sums the running a, i.e. (BLOCK - i) * data[i]. */
+function weakOf(data: Uint8Array, p: number): number {
   let a = 0;
   let b = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    a += data[p + i]!;
-    b += (BLOCK - i) * data[p + i]!;
+  for (let i = p; i < p + BLOCK; i++) {
+    a += data[i]!;
+    b += a;
   }
-  return [a & 0xffff, b & 0xffff];
+  return pack(a, b);
 }
+
+const pack = (a: number, b: number): number => (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
 
 /** The signature of a base chunk: one entry per whole block. */
 export function signature(base: Uint8Array): Buffer {
   const n = Math.floor(base.length / BLOCK);
   const out = Buffer.allocUnsafe(n * SIG_ENTRY);
   for (let i = 0; i < n; i++) {
-    const [a, b] = weakOf(base, i * BLOCK);
-    out.writeUInt32BE(((b << 16) | a) >>> 0, i * SIG_ENTRY);
-    strong(base.subarray(i * BLOCK, (i + 1) * BLOCK)).copy(out, i * SIG_ENTRY + 4);
+    out.writeUInt32BE(weakOf(base, i * BLOCK), i * SIG_ENTRY);
+    out.writeUInt32BE(strong(base, i * BLOCK), i * SIG_ENTRY + 4);
   }
   return out;
 }
@@ -52,9 +54,15 @@ const OP_COPY = 1;
 /** Ops that rebuild `data` from the base described by `sig`: literals and runs of base blocks. */
 export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
   const blocks = signatureBlocks(sig);
+  const strongs = new Uint32Array(blocks);
   const byWeak = new Map<number, number[]>();
+  // Most positions of a search match no block: a 64K-bit filter on the weak sum answers those
+  // without a map lookup.
+  const maybe = new Uint8Array(65536);
   for (let i = 0; i < blocks; i++) {
     const w = sig.readUInt32BE(i * SIG_ENTRY);
+    strongs[i] = sig.readUInt32BE(i * SIG_ENTRY + 4);
+    maybe[(w ^ (w >>> 16)) & 0xffff] = 1;
     const list = byWeak.get(w);
     if (list) list.push(i);
     else byWeak.set(w, [i]);
@@ -73,45 +81,56 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
       w.u8(OP_LITERAL).bytes(data.subarray(lit, end));
     }
   };
+  const matched = (hit: number) => {
+    flushLiteral(p);
+    if (runCount && hit === runBlock + runCount) runCount++;
+    else {
+      flushRun();
+      runBlock = hit;
+      runCount = 1;
+    }
+    p += BLOCK;
+    lit = p;
+    fresh = true;
+  };
   let p = 0;
   let a = 0;
   let b = 0;
   let fresh = true;
   while (blocks && p + BLOCK <= data.length) {
     if (fresh) {
-      [a, b] = weakOf(data, p);
+      // Unchanged data continues the run: the next base block, checked by its strong hash alone
+      // (a false match is caught by the chunk's SHA-256, see above).
+      const next = runBlock + runCount;
+      if (runCount && next < blocks && strongs[next] === strong(data, p)) {
+        matched(next);
+        continue;
+      }
+      a = 0;
+      b = 0;
+      for (let i = p; i < p + BLOCK; i++) {
+        a += data[i]!;
+        b += a;
+      }
       fresh = false;
     }
-    const candidates = byWeak.get(((b << 16) | a) >>> 0);
-    let hit = -1;
-    if (candidates) {
-      const s = strong(data.subarray(p, p + BLOCK));
-      for (const c of candidates) {
-        if (sig.compare(s, 0, STRONG, c * SIG_ENTRY + 4, c * SIG_ENTRY + 4 + STRONG) === 0) {
-          hit = c;
-          break;
+    const weak = pack(a, b);
+    if (maybe[(weak ^ (weak >>> 16)) & 0xffff]) {
+      const candidates = byWeak.get(weak);
+      if (candidates) {
+        const s = strong(data, p);
+        const hit = candidates.find((c) => strongs[c] === s);
+        if (hit !== undefined) {
+          matched(hit);
+          continue;
         }
       }
-    }
-    if (hit >= 0) {
-      flushLiteral(p);
-      if (runCount && hit === runBlock + runCount) runCount++;
-      else {
-        flushRun();
-        runBlock = hit;
-        runCount = 1;
-      }
-      p += BLOCK;
-      lit = p;
-      fresh = true;
-      continue;
     }
     // roll one byte: drop data[p], take data[p+BLOCK]
     if (p + BLOCK < data.length) {
       const out = data[p]!;
-      const inb = data[p + BLOCK]!;
-      a = (a - out + inb) & 0xffff;
-      b = (b - BLOCK * out + a) & 0xffff;
+      a = a - out + data[p + BLOCK]!;
+      b = b - BLOCK * out + a;
     }
     p++;
   }

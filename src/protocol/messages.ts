@@ -10,7 +10,7 @@ import { BLOCK, SIG_ENTRY_LEN } from '../codec/delta.js';
 import { zstdCompress, zstdDecompress } from '../codec/zstd.js';
 
 /** Wire protocol version; bumped on any incompatible change. Both sides must speak the same one. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 const MAGIC = Buffer.from('DSYNC');
 
 export const MSG = {
