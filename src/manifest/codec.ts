@@ -5,13 +5,16 @@ import { Reader, Writer } from '../util/binary.js';
 import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './entry.js';
 
 /**
- * Binary manifest encoding, version 1. One codec serves the wire and the stat cache file (header +
+ * Binary manifest encoding, version 2. One codec serves the wire and the stat cache file (header +
  * entries + end marker + SHA-256 trailer, see stat-cache.ts), in two forms:
  *
  *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [cache: ino:uvar ctime_s:svar ctime_ns:uvar]
- *            file, cache form: size:uvar chunklist      file, wire form: size:uvar digest:16
+ *            file, cache form: size:uvar chunklist digest:16      file, wire form: size:uvar digest:16
  *            symlink: target:str
- *   chunklist := count:uvar (hash:32 len:uvar){count}      (a chunk costs 32 + 1..3 bytes)
+ *   chunklist := count:uvar len:uvar{count} hash:32{count}      (a chunk costs 32 + 1..3 bytes)
+ *
+ * The hashes of a list lie back to back, so a list decodes with one copy, not one per chunk; the
+ * cache keeps each file's digest, so an unchanged file costs no hashing to announce or compare.
  *
  * On the wire a file is announced by the digest of its chunk list; the receiver asks for the list
  * itself only when its own copy's digest differs, so an unchanged file costs ~25 bytes, not ~35 a chunk.
@@ -20,7 +23,7 @@ import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './en
  * that two different chunk lists collide.
  */
 export type EntryForm = 'cache' | 'wire';
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 const TYPE_CODE: Record<EntryType, number> = { file: 1, dir: 2, symlink: 3 };
 const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'symlink' };
 export const END_MARKER = 0;
@@ -53,7 +56,7 @@ export function encodeEntry(w: Writer, e: Entry, form: EntryForm): void {
   if (e.type === 'file') {
     w.uvar(e.size);
     if (form === 'cache') encodeChunkList(w, e.chunks!);
-    else w.raw(fileDigest(e));
+    w.raw(fileDigest(e));
   } else if (e.type === 'symlink') {
     w.str(e.target!);
   }
@@ -61,25 +64,25 @@ export function encodeEntry(w: Writer, e: Entry, form: EntryForm): void {
 
 export function encodeChunkList(w: Writer, c: ChunkList): void {
   w.uvar(c.count);
-  for (let i = 0; i < c.count; i++) w.raw(c.hash(i)).uvar(c.lengths[i]!);
+  for (let i = 0; i < c.count; i++) w.uvar(c.lengths[i]!);
+  w.raw(c.hashes);
 }
 
 /** Decode a chunk list that must describe exactly `size` bytes in chunks allowed by `params`. */
 export function decodeChunkList(r: Reader, size: number, params: ChunkParams): ChunkList {
   const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
   if (count > Math.ceil(size / params.min) + 1) r.fail(`too many chunks (${count}) for ${size} bytes`);
-  const hashes = Buffer.allocUnsafe(count * HASH_LEN);
   const lengths = new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
-    r.raw(HASH_LEN).copy(hashes, i * HASH_LEN);
     const len = r.uvar(params.max);
     if (len === 0 || (len < params.min && i < count - 1)) r.fail(`bad chunk length ${len}`);
     lengths[i] = len;
     total += len;
   }
   if (total !== size) r.fail(`chunk lengths add up to ${total}, not the file size ${size}`);
-  return count ? new ChunkList(hashes, lengths) : ChunkList.EMPTY;
+  // A copy: the list outlives the frame or file it came in.
+  return count ? new ChunkList(Buffer.from(r.raw(count * HASH_LEN)), lengths) : ChunkList.EMPTY;
 }
 
 /** Bytes of a file digest (see above). */
@@ -116,8 +119,12 @@ export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): En
   }
   if (type === 'file') {
     e.size = r.uvar(MAX_SIZE);
-    if (form === 'cache') e.chunks = decodeChunkList(r, e.size, params);
-    else e.digest = Buffer.from(r.raw(DIGEST_LEN));
+    if (form === 'cache') {
+      e.chunks = decodeChunkList(r, e.size, params);
+      digests.set(e.chunks, Buffer.from(r.raw(DIGEST_LEN)));
+    } else {
+      e.digest = Buffer.from(r.raw(DIGEST_LEN));
+    }
   } else if (type === 'symlink') {
     e.target = r.str(MAX_PATH_BYTES);
     if (e.target === '' || e.target.includes('\0')) r.fail('bad symlink target');

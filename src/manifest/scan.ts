@@ -84,15 +84,15 @@ export async function describe(abs: string, rel: string, st: BigIntStats, opts: 
 
 /** An entry that needs no file read (directory, symlink, file the cache vouches for), or null. */
 function describeNow(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Entry | null {
-  const base = { path: rel, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: 0 };
-  if (st.isDirectory()) return { ...base, type: 'dir' };
-  if (st.isSymbolicLink()) return { ...base, type: 'symlink', target: readlinkSync(abs) };
+  const mode = Number(st.mode & 0o7777n);
+  if (st.isDirectory()) return { path: rel, type: 'dir', mode, mtimeNs: st.mtimeNs, size: 0 };
+  if (st.isSymbolicLink()) return { path: rel, type: 'symlink', mode, mtimeNs: st.mtimeNs, size: 0, target: readlinkSync(abs) };
   const cached = opts.cache.lookup(rel, st);
-  return cached ? fileEntry(base, st, cached) : null;
+  return cached ? fileEntry(rel, st, cached) : null;
 }
 
-function fileEntry(base: Omit<Entry, 'type'>, st: BigIntStats, chunks: Entry['chunks']): Entry {
-  return { ...base, type: 'file', size: Number(st.size), chunks, stat: { ino: Number(st.ino), ctimeNs: st.ctimeNs } };
+function fileEntry(rel: string, st: BigIntStats, chunks: Entry['chunks']): Entry {
+  return { path: rel, type: 'file', mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: Number(st.size), chunks, stat: { ino: Number(st.ino), ctimeNs: st.ctimeNs } };
 }
 
 async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<Entry> {
@@ -127,7 +127,7 @@ async function readHere(abs: string, rel: string, opts: ScanOptions, buf: Buffer
       const after = fstatSync(fd, { bigint: true });
       const stable = BigInt(size) === before.size && after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
       if (stable) {
-        return fileEntry({ path: rel, mode: Number(after.mode & 0o7777n), mtimeNs: after.mtimeNs, size: 0 }, after, chunks);
+        return fileEntry(rel, after, chunks);
       }
     } finally {
       closeSync(fd);

@@ -43,7 +43,7 @@ export class StatCache {
   lookup(rel: string, st: BigIntStats): ChunkList | undefined {
     const e = this.entries.get(rel);
     if (!e || e.type !== 'file' || !e.stat) return undefined;
-    if (BigInt(e.size) !== st.size || e.mtimeNs !== st.mtimeNs || BigInt(e.stat.ino) !== st.ino || e.stat.ctimeNs !== st.ctimeNs) {
+    if (e.size !== Number(st.size) || e.mtimeNs !== st.mtimeNs || e.stat.ino !== Number(st.ino) || e.stat.ctimeNs !== st.ctimeNs) {
       return undefined;
     }
     return e.chunks;

@@ -28,21 +28,14 @@ export function* walkTree(root: string, opts: WalkOptions): Generator<WalkItem> 
 }
 
 function* walkDir(abs: string, rel: string, opts: WalkOptions): Generator<WalkItem> {
-  let names: Buffer[];
+  let decoded: string[];
   try {
-    names = readdirSync(abs, { encoding: 'buffer' });
+    decoded = readdirSync(abs);
+    // A name that is not valid UTF-8 decodes with U+FFFD: only then are the raw bytes looked at.
+    if (decoded.some((n) => n.includes('\uFFFD'))) decoded = validNames(readdirSync(abs, { encoding: 'buffer' }), rel, opts);
   } catch (err) {
     opts.onWarning({ code: 'PARTIAL', path: rel, message: fsError(err, `cannot list ${rel || '.'}`).message });
     return;
-  }
-  const decoded: string[] = [];
-  for (const raw of names) {
-    const name = raw.toString('utf8');
-    if (!Buffer.from(name, 'utf8').equals(raw)) {
-      opts.onWarning({ code: 'PARTIAL', path: rel, message: `skipping a name that is not valid UTF-8 in ${rel || '.'}: ${JSON.stringify(raw.toString('latin1'))}` });
-      continue;
-    }
-    decoded.push(name);
   }
   decoded.sort();
   for (const name of decoded) {
@@ -68,4 +61,17 @@ function* walkDir(abs: string, rel: string, opts: WalkOptions): Generator<WalkIt
     yield { rel: childRel, abs: childAbs, st };
     if (isDir) yield* walkDir(childAbs, childRel, opts);
   }
+}
+
+function validNames(names: Buffer[], rel: string, opts: WalkOptions): string[] {
+  const valid: string[] = [];
+  for (const raw of names) {
+    const name = raw.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(raw)) {
+      opts.onWarning({ code: 'PARTIAL', path: rel, message: `skipping a name that is not valid UTF-8 in ${rel || '.'}: ${JSON.stringify(raw.toString('latin1'))}` });
+      continue;
+    }
+    valid.push(name);
+  }
+  return valid;
 }

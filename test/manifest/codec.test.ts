@@ -131,6 +131,8 @@ describe('stat cache file', () => {
         const data = encodeCache(P, files.values());
         const back = decodeCache(data, P);
         expect([...back.keys()].sort()).toEqual([...files.keys()].sort());
+        // Each file's digest comes back with it (an unchanged file is announced without hashing).
+        for (const [p, e] of files) expect(fileDigest(back.get(p)!).equals(fileDigest(e))).toBe(true);
         expect(() => decodeCache(data.subarray(0, data.length - 1), P)).toThrow(DsyncError);
         const flipped = Buffer.from(data);
         flipped[flipped.length >> 1] ^= 1;
