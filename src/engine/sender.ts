@@ -105,6 +105,20 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
   const scanned: Entry[] = [];
   let aborted = false;
 
+  const abs = (e: Entry) => (singleFile ? real : path.join(real, e.path));
+  // The receiver can only want chunks of files whose chunk lists it asked for: those are indexed
+  // as their lists go out, not every file of the manifest (6000 files, 4000 of them unchanged).
+  const locate = (e: Entry) => {
+    const file = abs(e);
+    const c = e.chunks!;
+    let offset = 0;
+    for (let i = 0; i < c.count; i++) {
+      const key = c.key(i);
+      if (!locations.has(key)) locations.set(key, { file, offset, length: c.lengths[i]! });
+      offset += c.lengths[i]!;
+    }
+  };
+
   await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile, filters: src.ownRules }));
 
   const sendManifest = async () => {
@@ -113,17 +127,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
     let batchData = 0;
     for await (const e of src.entries) {
       if (aborted) return;
-      if (e.type === 'file') {
-        const abs = singleFile ? real : path.join(real, e.path);
-        scannedAs.set(abs, e);
-        const c = e.chunks!;
-        let offset = 0;
-        for (let i = 0; i < c.count; i++) {
-          const key = c.key(i);
-          if (!locations.has(key)) locations.set(key, { file: abs, offset, length: c.lengths[i]! });
-          offset += c.lengths[i]!;
-        }
-      }
+      if (e.type === 'file') scannedAs.set(abs(e), e);
       scanned.push(e);
       batch.push(e);
       batchBytes += 48 + e.path.length;
@@ -154,7 +158,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
         case MSG.WANT: {
           const wanted = decodeWant(f.payload, opts.params.max).map(({ hash, base }) => {
             const loc = locations.get(hash.toString('latin1'));
-            if (!loc) throw new DsyncError('PROTOCOL', `${peer.label} asked for a chunk that is not in the manifest`);
+            if (!loc) throw new DsyncError('PROTOCOL', `${peer.label} asked for a chunk of no file whose chunk list it received`);
             return { hash, base, loc };
           });
           opts.reporter.planned(wanted.reduce((n, w) => n + w.loc.length, 0));
@@ -168,6 +172,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
             const e = scanned[index];
             if (!e || e.type !== 'file') throw new DsyncError('PROTOCOL', `${peer.label} asked for the chunk list of entry ${index}, which is not a file`);
             lists.push({ index, chunks: e.chunks! });
+            locate(e);
             bytes += e.chunks!.count * 36;
             if (bytes >= ENTRY_BATCH_BYTES) {
               await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists.splice(0)));
