@@ -8,7 +8,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { fileDigest } from '../manifest/codec.js';
 import { parentOf, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
-import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
+import { StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
@@ -62,6 +62,7 @@ class ReceiverRun {
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
   private dest = new Map<string, Entry>();
+  private cache = StatCache.empty(); // the destination's, as its scan found it
   private root = ''; // where this run publishes
   private scanRoot: string | null = null; // what the destination holds now (another path with --atomic)
   private versions: Versions | null = null;
@@ -224,7 +225,7 @@ class ReceiverRun {
     // Nothing to scan: a first --atomic run, or a dry run into a destination not made yet.
     const root = this.scanRoot;
     if (!root || !existsSync(root)) return this.reuseJournal();
-    const cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params);
+    const cache = (this.cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params));
     const cutter = new Cutter(this.params);
     // Unreadable destination files are simply not reused, so scan warnings are dropped.
     const pool = HashPool.create(this.params);
@@ -559,6 +560,6 @@ class ReceiverRun {
       }
     }
     // The cache only saves work; failing to write it must not fail a finished run.
-    await StatCache.save(cacheFileFor(this.root, this.params), this.params, out).catch(() => {});
+    await this.cache.save(this.root, this.params, out).catch(() => {});
   }
 }

@@ -7,7 +7,7 @@ import { ChunkEncoder } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { entryIdentity, statIdentity, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
-import { cacheFileFor, StatCache } from '../manifest/stat-cache.js';
+import { StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import type { RunOptions } from '../protocol/hello.js';
@@ -42,6 +42,7 @@ export interface SourceScan {
   singleFile: boolean;
   ownRules: string[]; // the source's own ignore rules, which the receiver applies too
   entries: ReadAhead<Entry>;
+  cache: StatCache; // what the scan started from, written back once it is complete
   counts: { hadErrors: boolean; sourceRead: number };
   close(): Promise<void>;
 }
@@ -83,6 +84,7 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
     singleFile,
     ownRules,
     entries,
+    cache,
     counts,
     close: async () => {
       entries.stop();
@@ -144,7 +146,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
     await peer.send(MSG.MANIFEST_END, encodeManifestEnd(counts.hadErrors));
     opts.reporter.phase('transferring');
     // The scan is complete: its cache is written while chunks are served, not after.
-    if (!opts.verify) await StatCache.save(cacheFileFor(real, opts.params), opts.params, scanned).catch(() => {});
+    if (!opts.verify) await src.cache.save(real, opts.params, scanned).catch(() => {});
   };
 
   const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);

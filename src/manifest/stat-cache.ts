@@ -18,7 +18,10 @@ const MAGIC = Buffer.from('DSYC');
  * file on the machine that wrote it; equality across sides is always decided by chunk hashes.
  */
 export class StatCache {
-  private constructor(private readonly entries: Map<string, Entry>) {}
+  private constructor(
+    private readonly entries: Map<string, Entry>,
+    private readonly loaded: { file: string; bytes: Buffer } | null = null,
+  ) {}
 
   static empty(): StatCache {
     return new StatCache(new Map());
@@ -34,7 +37,7 @@ export class StatCache {
       return StatCache.empty();
     }
     try {
-      return new StatCache(decodeCache(data, params));
+      return new StatCache(decodeCache(data, params), { file, bytes: data });
     } catch {
       return StatCache.empty();
     }
@@ -49,9 +52,16 @@ export class StatCache {
     return e.chunks;
   }
 
-  static async save(file: string, params: ChunkParams, entries: Iterable<Entry>): Promise<void> {
+  /**
+   * Write the cache of tree `root`, unless it would hold exactly what was loaded (a run that
+   * changed nothing there, e.g. every night's run on the source side, writes nothing).
+   */
+  async save(root: string, params: ChunkParams, entries: Iterable<Entry>): Promise<void> {
+    const file = cacheFileFor(root, params);
+    const bytes = encodeCache(params, entries);
+    if (this.loaded?.file === file && this.loaded.bytes.equals(bytes)) return;
     await mkdirp(path.dirname(file));
-    await writeFileAtomic(file, encodeCache(params, entries));
+    await writeFileAtomic(file, bytes);
   }
 }
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ChunkList, HASH_LEN } from '../../src/chunker/chunk-list.js';
@@ -5,7 +8,7 @@ import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { DsyncError } from '../../src/errors/dsync-error.js';
 import { decodeEntry, DIGEST_LEN, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
-import { decodeCache, encodeCache } from '../../src/manifest/stat-cache.js';
+import { cacheFileFor, decodeCache, encodeCache, StatCache } from '../../src/manifest/stat-cache.js';
 import { decodeChunkLists, decodeEntries, encodeChunkLists, encodeEntries } from '../../src/protocol/messages.js';
 import { Reader, Writer } from '../../src/util/binary.js';
 
@@ -140,6 +143,29 @@ describe('stat cache file', () => {
       }),
       { numRuns: 50 },
     );
+  });
+
+  it('is written back only when it would change', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dsync-cache-'));
+    const saved = process.env.DSYNC_CACHE_DIR;
+    process.env.DSYNC_CACHE_DIR = dir;
+    try {
+      const root = '/data/tree';
+      const one: Entry = { path: 'a', type: 'file', mode: 0o644, mtimeNs: 1n, size: 0, chunks: ChunkList.EMPTY, stat: { ino: 7, ctimeNs: 2n } };
+      await StatCache.empty().save(root, P, [one]);
+      const file = cacheFileFor(root, P);
+      const first = statSync(file, { bigint: true });
+      // The same entries again: nothing is written (a rewrite would be a new inode: see writeFileAtomic).
+      await (await StatCache.load(root, P)).save(root, P, [one]);
+      expect(statSync(file, { bigint: true }).ino).toBe(first.ino);
+      await (await StatCache.load(root, P)).save(root, P, [one, { ...one, path: 'b' }]);
+      expect(statSync(file, { bigint: true }).ino).not.toBe(first.ino);
+      expect([...decodeCache(readFileSync(file), P).keys()]).toEqual(['a', 'b']);
+    } finally {
+      if (saved === undefined) delete process.env.DSYNC_CACHE_DIR;
+      else process.env.DSYNC_CACHE_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is not used with other chunk parameters', () => {
