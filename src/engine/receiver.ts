@@ -143,7 +143,10 @@ class ReceiverRun {
         this.warn('PARTIAL', 'the source had read errors, so nothing was deleted (--delete skipped)');
       }
       if (!this.opts.dryRun) {
-        await syncFilesystem(this.root); // the renames themselves, best effort
+        // The renames themselves (and a new version's links), best effort; a run that changed
+        // nothing in place has nothing to flush.
+        const { created, changed, metaOnly, deleted } = this.stats;
+        if (versions || created + changed + metaOnly + deleted > 0) await syncFilesystem(this.root);
         if (versions) {
           await versions.switchTo();
           await versions.prune(this.opts.keep);
