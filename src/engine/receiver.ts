@@ -102,11 +102,15 @@ class ReceiverRun {
     }
     try {
       if (lock) {
-        await this.state.create();
         const gc = await this.state.collectGarbage(this.opts.stagingMaxAge * 1000, this.opts.stagingMaxSize);
         if (gc.files) this.opts.reporter.warning({ code: 'PARTIAL', recovered: true, message: `removed ${gc.files} staged files (${gc.bytes} bytes) that interrupted runs left longer ago or larger than the staging limits` });
-        this.assembly.journal = new Journal(this.state.journal, this.state.staging);
-        this.assembly.flush = new EarlyFlush(this.state.staging);
+        // Made with the first staged file: a run that changes no file's content needs none.
+        let staging: Promise<void> | null = null;
+        this.assembly.prepare = () =>
+          (staging ??= this.state.create().then(() => {
+            this.assembly.journal = new Journal(this.state.journal, this.state.staging);
+            this.assembly.flush = new EarlyFlush(this.state.staging);
+          }));
       }
       return await this.runLocked();
     } finally {
@@ -135,7 +139,10 @@ class ReceiverRun {
         dest: this.dest,
         deleteExtra: this.opts.deleteExtra && !this.singleFile && !this.sourceHadErrors,
         dryRun: this.opts.dryRun,
-        tmpPath: (idx) => this.state.linkPath(idx),
+        tmpPath: async (idx) => {
+          await this.assembly.prepare?.();
+          return this.state.linkPath(idx);
+        },
         reporter: this.opts.reporter,
         stats: this.stats,
       });

@@ -58,6 +58,8 @@ export class Assembly {
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
   private asyncBuf: Buffer | null = null; // large ones: copyLocal runs one file at a time (see receiver's copyLater)
 
+  /** Makes the staging area (once), before the first file is created in it. */
+  prepare: (() => Promise<void>) | null = null;
   /** Set once staging exists: every chunk written is journaled for a run after an interruption. */
   journal: Journal | null = null;
   /** Set once staging exists: writes are flushed to disk in the background as they accumulate. */
@@ -74,6 +76,7 @@ export class Assembly {
    */
   addFile(entry: Entry, staged: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
     const created = this.creating.run(async () => {
+      await this.prepare?.();
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
       try {

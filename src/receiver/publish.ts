@@ -15,7 +15,7 @@ export interface PublishInput {
   dest: Map<string, Entry>; // what the destination held at the start
   deleteExtra: boolean;
   dryRun: boolean;
-  tmpPath: (idx: number) => string; // where to build a symlink before renaming it into place
+  tmpPath: (idx: number) => Promise<string>; // where to build a symlink before renaming it into place
   reporter: Reporter;
   stats: RunStats;
 }
@@ -102,7 +102,7 @@ export async function publish(p: PublishInput): Promise<void> {
         report(e, action);
       } else if (action === 'meta' && e.type === 'file' && p.breakLinks) {
         // A copy gets the new mode and time; the older version keeps its own.
-        const tmp = p.tmpPath(idx);
+        const tmp = await p.tmpPath(idx);
         await fsp.copyFile(target, tmp, constants.COPYFILE_FICLONE);
         setFileMeta(tmp, e);
         await fsp.rename(tmp, target);
@@ -114,7 +114,7 @@ export async function publish(p: PublishInput): Promise<void> {
         if (old?.type !== e.type && !(await clear(e.path, old))) continue;
         let tmp: string;
         if (e.type === 'symlink') {
-          tmp = p.tmpPath(idx);
+          tmp = await p.tmpPath(idx);
           await fsp.rm(tmp, { force: true });
           await fsp.symlink(e.target!, tmp);
         } else {
