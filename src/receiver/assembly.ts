@@ -130,7 +130,9 @@ export class Assembly {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       const run = this.runFrom(chunks, i);
       i += run.length;
-      if (await this.copyTrusted(file, run)) {
+      const trusted = await this.copyTrusted(file, run);
+      if (file.state !== 'filling') break; // failed while the copy was in the thread pool
+      if (trusted) {
         for (const c of run) await this.copied(file, c);
         continue;
       }
@@ -201,13 +203,19 @@ export class Assembly {
     } finally {
       await src.close();
     }
-    const dst = await fsp.open(file.staged, constants.O_WRONLY);
+    // A file can fail (and be removed) while this copy waits: its data is then of no use.
+    if (file.state !== 'filling') return true;
+    const dst = await fsp.open(file.staged, constants.O_WRONLY).catch((err: unknown) => {
+      if (file.state === 'filling') throw err;
+      return null;
+    });
+    if (!dst) return true;
     try {
       await writeFullAt(dst, buf.subarray(0, total), at);
     } finally {
       await dst.close();
     }
-    this.wrote(file, run, total);
+    if (file.state === 'filling') this.wrote(file, run, total);
     return true;
   }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +94,28 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(file.state).toBe('ready');
     assembly.close();
     expect(readFileSync(path.join(dir, 'staged')).equals(old)).toBe(true);
+  });
+
+  it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
+    const dir = tmp();
+    const old = noise(6 * 1024 * KiB, 5);
+    const oldFile = path.join(dir, 'old.bin');
+    writeFileSync(oldFile, old);
+    const index = new ChunkIndex();
+    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const assembly = new Assembly(index, emptyStats());
+    const next = Buffer.concat([old, noise(64 * KiB, 6)]);
+    const staged = path.join(dir, 'staged');
+    const { file, want, local } = assembly.addFile(entryOf('next.bin', next, 64 * KiB), staged);
+    await file.created;
+    const copying = assembly.copyLocal(file, local);
+    await new Promise((r) => setImmediate(r)); // the first 4 MiB run is under way in the pool
+    // Its one new chunk will not come (the source changed): the file fails and is removed.
+    expect(await assembly.fail(want[0]!.key)).toEqual([file]);
+    expect(await copying).toEqual([]);
+    expect(file.state).toBe('failed');
+    assembly.close();
+    expect(existsSync(staged)).toBe(false);
   });
 
   it('finishes an empty file at once', async () => {
