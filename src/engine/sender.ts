@@ -14,6 +14,7 @@ import type { RunOptions } from '../protocol/hello.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import { ReadAhead } from '../util/read-ahead.js';
+import { SlabPool } from '../util/slab-pool.js';
 import type { Reporter, RunStats } from './events.js';
 import { compileFilters, ignoreRules } from './filter.js';
 
@@ -152,6 +153,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
   const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   const warned = new Set<string>(); // files reported as changed or vanished during the run
   const encoder = new ChunkEncoder(opts.compression);
+  const slabs = new SlabPool(MAX_RUN, 4);
   const serve = async (): Promise<RunStats> => {
     for (;;) {
       const f = await peer.next();
@@ -200,8 +202,10 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
   const sendRun = async (run: Wanted[]) => {
     const first = run[0]!.loc;
     const total = run.reduce((n, w) => n + w.loc.length, 0);
-    // A fresh buffer per run: queued frames keep referring to it until the stream has sent them.
-    const readBuf = Buffer.allocUnsafe(total);
+    // Queued frames refer to the run's buffer until their stream has taken them: a large run's
+    // slab goes back to the pool after the last of them; a small run gets a buffer of its own.
+    const slab = total >= POOLED_RUN && total <= slabs.size ? slabs.take() : null;
+    const readBuf = slab?.buf ?? Buffer.allocUnsafe(total);
     let got = 0;
     let problem: string | null = null;
     try {
@@ -229,10 +233,13 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
         continue;
       }
       const { encoding, payload } = encoder.encode(data, base);
-      await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload);
+      const shared = slab && payload === data; // sent raw: a slice of the slab
+      if (shared) slab.hold();
+      await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload, shared ? slab.release : undefined);
       encoder.sent(data.length);
       opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
+    slab?.release();
   };
 
   try {
@@ -252,6 +259,8 @@ interface Wanted extends WantItem {
 }
 
 const MAX_RUN = 8 * 1024 * 1024;
+/** Runs from this size on are read into pooled slabs (see util/slab-pool.ts). */
+const POOLED_RUN = 1024 * 1024;
 
 /** Split wanted chunks into runs that sit back to back in one file (one read each). */
 function contiguousRuns(wanted: Wanted[]): Wanted[][] {

@@ -191,11 +191,11 @@ export class Peer {
    * Send a data frame (a chunk) on the least loaded data stream, so a slow stream does not hold
    * up the others; with no data streams, on the control stream.
    */
-  async sendData(type: number, payload: Buffer, extra?: Buffer): Promise<void> {
+  async sendData(type: number, payload: Buffer, extra?: Buffer, written?: () => void): Promise<void> {
     const len = payload.length + (extra?.length ?? 0);
     await this.rateLimit?.take(len);
     const outs = this.dataOutputs;
-    if (outs.length === 0) return this.write(this.output, type, payload, extra);
+    if (outs.length === 0) return this.write(this.output, type, payload, extra, written);
     for (;;) {
       // Ties (idle streams) go round-robin, so every stream carries its share from the start.
       let best = -1;
@@ -211,7 +211,7 @@ export class Peer {
       }
       this.nextStream = (best + 1) % outs.length;
       this.traffic[best]! += HEADER_LEN + len;
-      return this.write(outs[best]!, type, payload, extra);
+      return this.write(outs[best]!, type, payload, extra, written);
     }
   }
 
@@ -221,15 +221,17 @@ export class Peer {
     await this.send(type, payload);
   }
 
-  private async write(out: Writable, type: number, payload: Buffer, extra?: Buffer): Promise<void> {
+  /** `written` is called once the stream no longer needs the frame's bytes (sent, copied or dropped). */
+  private async write(out: Writable, type: number, payload: Buffer, extra?: Buffer, written?: () => void): Promise<void> {
     if (this.writeError || this.closed || out.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
     this.lastOutput = Date.now();
+    const done = written && (() => written());
     // Corked, header and payload leave in one writev instead of a syscall each.
     out.cork();
     out.write(frameHeader(type, len));
-    let ok = out.write(payload);
-    if (extra) ok = out.write(extra);
+    let ok = extra ? out.write(payload) : out.write(payload, done);
+    if (extra) ok = out.write(extra, done);
     out.uncork();
     // Waiting for 'drain' at the stream's own small high-water mark (16 KiB for a pipe) makes the
     // two sides take turns; queueing up to QUEUE_LIMIT lets them work at the same time.
