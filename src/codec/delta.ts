@@ -106,12 +106,9 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
         matched(next);
         continue;
       }
-      a = 0;
-      b = 0;
-      for (let i = p; i < p + BLOCK; i++) {
-        a += data[i]!;
-        b += a;
-      }
+      const weak = weakOf(data, p);
+      a = weak & 0xffff;
+      b = weak >>> 16;
       fresh = false;
     }
     const weak = pack(a, b);
@@ -126,11 +123,11 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
         }
       }
     }
-    // roll one byte: drop data[p], take data[p+BLOCK]
+    // roll one byte: drop data[p], take data[p+BLOCK] (both sums modulo 2^16, as packed)
     if (p + BLOCK < data.length) {
       const out = data[p]!;
-      a = a - out + data[p + BLOCK]!;
-      b = b - BLOCK * out + a;
+      a = (a - out + data[p + BLOCK]!) & 0xffff;
+      b = (b - BLOCK * out + a) & 0xffff;
     }
     p++;
   }

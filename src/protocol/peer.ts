@@ -226,12 +226,11 @@ export class Peer {
     if (this.writeError || this.closed || out.destroyed) throw this.lost();
     const len = payload.length + (extra?.length ?? 0);
     this.lastOutput = Date.now();
-    const done = written && (() => written());
     // Corked, header and payload leave in one writev instead of a syscall each.
     out.cork();
     out.write(frameHeader(type, len));
-    let ok = extra ? out.write(payload) : out.write(payload, done);
-    if (extra) ok = out.write(extra, done);
+    let ok = out.write(payload, extra ? undefined : written);
+    if (extra) ok = out.write(extra, written);
     out.uncork();
     // Waiting for 'drain' at the stream's own small high-water mark (16 KiB for a pipe) makes the
     // two sides take turns; queueing up to QUEUE_LIMIT lets them work at the same time.
