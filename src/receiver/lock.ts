@@ -13,7 +13,7 @@ interface Holder {
 const POLL_MS = 200;
 
 /**
- * One run at a time per destination: a lock file created with O_EXCL in the destination's state
+ * One run at a time per destination: a lock file created exclusively in the destination's state
  * directory. A lock whose owner is gone (same host, process no longer alive) is taken over; one
  * held by a live process is waited for up to `waitSeconds`, then refused with who holds it.
  */
@@ -25,12 +25,8 @@ export class DestLock {
     for (;;) {
       const me: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
       try {
-        const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-        try {
-          await fh.writeFile(JSON.stringify(me));
-        } finally {
-          await fh.close();
-        }
+        await createWhole(file, JSON.stringify(me));
+        await removeLeftovers(file);
         return new DestLock(file);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -60,6 +56,44 @@ export class DestLock {
   }
 }
 
+/**
+ * Create `file` holding `text`, failing with EEXIST if it exists. It is written whole beside it
+ * and then linked into place (link fails on an existing name, as O_EXCL does), so a run killed at
+ * any moment leaves no empty lock that the next run must take for one being written. Where the
+ * filesystem has no hard links, it is created with O_EXCL and written (see readHolder).
+ */
+async function createWhole(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await fsp.writeFile(tmp, text, { mode: 0o644 });
+    await fsp.link(tmp, file);
+    return;
+  } catch (err) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+  const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  try {
+    await fh.writeFile(text);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Lock files half made by runs killed before they linked them: litter once the lock is held (a
+ * run racing for it right now just tries again), which would keep the state directory from being
+ * removed.
+ */
+async function removeLeftovers(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) await fsp.rm(path.join(dir, name), { force: true });
+  }
+}
+
 /** The lock's holder; 'gone' if the lock vanished meanwhile; null if it is unreadable and old. */
 async function readHolder(file: string): Promise<Holder | 'gone' | null> {
   try {
@@ -68,7 +102,8 @@ async function readHolder(file: string): Promise<Holder | 'gone' | null> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
   }
-  // Torn or empty: its writer may be writing it right now, so it only counts as stale when old.
+  // Torn or empty (only where createWhole had to fall back to O_EXCL): its writer may be writing
+  // it right now, so it only counts as stale when old.
   const st = await fsp.stat(file).catch(() => null);
   if (!st) return 'gone';
   return Date.now() - st.mtimeMs < 5000 ? { pid: 0, host: '?', since: 'a moment ago' } : null;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,15 @@ describe('one run at a time per destination', () => {
     const r = await runCli(['sync', src, dst], { cacheDir: cache });
     expect(r.code).toBe(51);
     expect(r.stderr).toMatch(new RegExp(`locked by pid ${process.pid} on host ${os.hostname()} since 2026-01-01`));
+  });
+
+  it('a lock half made by a run killed before it was linked in blocks nothing and is cleared', async () => {
+    rmSync(lockFile, { force: true });
+    mkdirSync(lockDir, { recursive: true });
+    writeFileSync(`${lockFile}.99999999.tmp`, '{"pid":99999999,');
+    const r = await runCli(['sync', src, dst], { cacheDir: cache });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(lockDir)).toBe(false);
   });
 
   it('waits for the lock with --wait-lock', async () => {
