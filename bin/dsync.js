@@ -3,6 +3,11 @@
 // More libuv threads: the receiver creates many files at once (see receiver/assembly.ts). Set
 // before anything uses the thread pool, which is created lazily.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+// A run lives seconds: with V8's default budget its optimising compiler spends a fifth of the
+// process's CPU on functions that run a few hundred times. Six times the budget leaves that to
+// the truly hot loops (chunking, hashing, framing); measured on the next-day update: client CPU
+// -9%, agent CPU -15%, no change to the 1.1 GiB push.
+(await import('node:v8')).setFlagsFromString('--interrupt-budget=400000');
 // `dsync agent` (the far end of a run, started over SSH) skips the CLI: it starts in half the time.
 const main =
   process.argv[2] === 'agent'
