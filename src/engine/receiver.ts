@@ -112,20 +112,25 @@ class ReceiverRun {
             this.assembly.flush = new EarlyFlush(this.state.staging);
           }));
       }
-      return await this.runLocked();
+      await this.runLocked();
     } finally {
       await lock?.release();
       if (lock) await this.state.removeIfEmpty();
+      this.assembly.releaseOldFiles();
     }
+    // Only now, with the lock released: the client may end at once and start another run.
+    await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
+    return this.stats;
   }
 
-  private async runLocked(): Promise<RunStats> {
+  private async runLocked(): Promise<void> {
     this.opts.reporter.phase('scanning destination');
     this.chain(() => this.scanDestination());
     // The next version is cloned from the current one only after it was scanned: making hard links
     // moves the files' ctimes, which would defeat the stat cache of that scan.
     const versions = this.opts.dryRun ? null : this.versions;
     if (versions) this.chain(() => versions.prepare());
+    let cleared: Promise<void> | null = null;
     try {
       await this.receive();
       this.opts.reporter.phase('publishing');
@@ -150,6 +155,9 @@ class ReceiverRun {
         this.warn('PARTIAL', 'the source had read errors, so nothing was deleted (--delete skipped)');
       }
       if (!this.opts.dryRun) {
+        // Everything staged is in place now: staging is cleared in the thread pool meanwhile.
+        cleared = this.state.removeStaging();
+        cleared.catch(() => {}); // awaited below; after a failure it is left to the next run
         // The renames themselves (and a new version's links), best effort; a run that changed
         // nothing in place has nothing to flush.
         const { created, changed, metaOnly, deleted } = this.stats;
@@ -159,6 +167,7 @@ class ReceiverRun {
           await versions.prune(this.opts.keep);
         }
         await this.saveCache();
+        await cleared;
       }
     } catch (err) {
       await versions?.discard().catch(() => {});
@@ -166,9 +175,6 @@ class ReceiverRun {
     } finally {
       this.assembly.close();
     }
-    if (!this.opts.dryRun) await this.state.removeStaging();
-    await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
-    return this.stats;
   }
 
   /** Staged data reaches the disk before any of it is renamed into place. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, promises as fsp, rmSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { mkdirp } from '../util/mkdirp.js';
@@ -109,7 +109,7 @@ export class StateDir {
 
   /** After success: staging and journal (under the lock). */
   async removeStaging(): Promise<void> {
-    for (const p of [this.staging, this.journal]) rmSync(p, { recursive: true, force: true });
+    await Promise.all([this.staging, this.journal].map((p) => fsp.rm(p, { recursive: true, force: true })));
   }
 
   /** Remove the state directory if nothing is left in it (another run may hold a new lock there). */

@@ -1,30 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
-import { nullReporter, type Reporter, type Warning } from '../../src/engine/events.js';
-import { runReceiver } from '../../src/engine/receiver.js';
-import { runSender } from '../../src/engine/sender.js';
+import { nullReporter, type Warning } from '../../src/engine/events.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { MSG } from '../../src/protocol/messages.js';
-import { Peer } from '../../src/protocol/peer.js';
 import { scratch } from '../helpers/cli.js';
-
-/** Sender and receiver in one process over in-memory streams, with `tamper` on the data path. */
-async function syncThrough(src: string, dst: string, tamper: Transform, reporter: Reporter) {
-  const toReceiver = new PassThrough();
-  const toSender = new PassThrough();
-  tamper.pipe(toReceiver);
-  const sender = new Peer(toSender, tamper, 'receiver');
-  const receiver = new Peer(toReceiver, toSender, 'sender');
-  const [stats] = await Promise.all([
-    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, reporter: nullReporter }),
-    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, reporter }),
-  ]);
-  return stats;
-}
+import { syncThrough } from '../helpers/in-memory.js';
 
 /** Re-frames the stream and flips one bit in the data of the first `count` CHUNK frames. */
 function bitFlipper(count: number): Transform & { flipped: number } {

@@ -1,0 +1,24 @@
+import { PassThrough, type Transform } from 'node:stream';
+import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
+import { nullReporter, type Reporter } from '../../src/engine/events.js';
+import { runReceiver } from '../../src/engine/receiver.js';
+import { runSender } from '../../src/engine/sender.js';
+import { Peer } from '../../src/protocol/peer.js';
+
+/** Sender and receiver in one process over in-memory streams, with `tamper` on the data path. */
+export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void) {
+  const toReceiver = new PassThrough();
+  const toSender = new PassThrough();
+  tamper.pipe(toReceiver);
+  const sender = new Peer(toSender, tamper, 'receiver');
+  const receiver = new Peer(toReceiver, toSender, 'sender');
+  const [stats] = await Promise.all([
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, reporter: nullReporter }).then((stats) => {
+      onSent?.();
+      return stats;
+    }),
+    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, reporter }),
+  ]);
+  return stats;
+}
+
