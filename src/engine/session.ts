@@ -70,6 +70,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   const streams = conn.streamTargets.includes(options.transport === 'tcp' ? 'tcp' : 'socket') ? options.streams : 1;
   if (options.bwlimit) peer.rateLimit = new RateLimit(options.bwlimit);
   let ticker: NodeJS.Timeout | undefined;
+  let finished = false;
   try {
     await peer.send(MSG.HELLO, encodeHandshake({ dsyncVersion: VERSION, role: pull ? 'sender' : 'receiver', path: (pull ? src : dst).path, options: { ...options, streams } }));
     peer.watch(options.timeout);
@@ -86,6 +87,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     const stats = pull
       ? await runReceiver(peer, { ...options, root: dst.path, reporter: local })
       : await runSender(peer, { ...options, root: src.path, reporter: local }, await scanning!);
+    finished = true;
     peer.end();
     stats.streams = peer.streamTraffic();
     reporter.streams(stats.streams);
@@ -100,7 +102,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     clearInterval(ticker);
     peer.unwatch();
     await (await scanning?.catch(() => null))?.close(); // a run that failed before sending
-    await conn.close();
+    await conn.close(finished);
   }
 }
 

@@ -19,8 +19,11 @@ export interface Connection {
   openStream(target: StreamTarget): Promise<Duplex>;
   /** The kinds of target `openStream` can reach. */
   streamTargets: StreamKind[];
-  /** End the conversation and release everything (process, sockets). */
-  close(): Promise<void>;
+  /**
+   * End the conversation and release everything (process, sockets). `finished`: the agent
+   * reported its run done (its lock released), so there is no need to wait for it to exit.
+   */
+  close(finished?: boolean): Promise<void>;
 }
 
 export type StreamKind = 'socket' | 'tcp';

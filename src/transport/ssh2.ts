@@ -194,9 +194,10 @@ function channelConnection(chan: ClientChannel, t: SshTarget, clients: Client[],
       if (tail) return new DsyncError(err.code, `${err.message}: ${tail}`);
       return err;
     },
-    async close() {
+    async close(finished) {
       chan.end();
-      await within(exited, 5000);
+      // Otherwise the agent's exit is waited for: it may still hold the destination's lock.
+      if (!finished) await within(exited, 5000);
       endAll();
     },
   };

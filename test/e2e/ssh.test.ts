@@ -64,6 +64,20 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
     expect(summary(again).bytesSent).toBe(0);
   });
 
+  it('returns as soon as the agent reports the run done, without waiting for the remote command to end', async () => {
+    const dst = path.join(s.dir, 'remote-done');
+    const marker = path.join(s.dir, 'remote-ended');
+    // The remote command outlives the agent (and holds the channel open) by a second.
+    const remote = `sh -c '${REMOTE} "$@"; sleep 1; touch ${marker}' sh`;
+    const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', lab.config, '--remote-cmd', remote, '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(v1, dst)).toEqual([]);
+    expect(existsSync(marker)).toBe(false);
+    // Nothing is left running after the test: the remote command ends by itself.
+    for (let i = 0; i < 50 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(marker)).toBe(true);
+  });
+
   it('runs over the system ssh client with -e ssh (one stream: it cannot open more channels)', async () => {
     const dst = path.join(s.dir, 'via-system-ssh');
     const r = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '-e', 'ssh');
