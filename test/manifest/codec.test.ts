@@ -159,8 +159,17 @@ describe('stat cache file', () => {
       await (await StatCache.load(root, P)).save(root, P, [one]);
       expect(statSync(file, { bigint: true }).ino).toBe(first.ino);
       await (await StatCache.load(root, P)).save(root, P, [one, { ...one, path: 'b' }]);
-      expect(statSync(file, { bigint: true }).ino).not.toBe(first.ino);
+      const second = statSync(file, { bigint: true });
+      expect(second.ino).not.toBe(first.ino);
       expect([...decodeCache(readFileSync(file), P).keys()]).toEqual(['a', 'b']);
+      // Equal content in other objects is still recognised (by its bytes), and any field that
+      // differs (here the ctime a chmod would move) is written.
+      const same = [...decodeCache(readFileSync(file), P).values()];
+      await (await StatCache.load(root, P)).save(root, P, same);
+      expect(statSync(file, { bigint: true }).ino).toBe(second.ino);
+      await (await StatCache.load(root, P)).save(root, P, [same[0]!, { ...same[1]!, stat: { ino: 7, ctimeNs: 3n } }]);
+      expect(statSync(file, { bigint: true }).ino).not.toBe(second.ino);
+      expect(decodeCache(readFileSync(file), P).get('b')!.stat!.ctimeNs).toBe(3n);
     } finally {
       if (saved === undefined) delete process.env.DSYNC_CACHE_DIR;
       else process.env.DSYNC_CACHE_DIR = saved;
