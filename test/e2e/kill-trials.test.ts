@@ -37,6 +37,15 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The first child process of `pid`, or 0. */
+function childOf(pid: number): number {
+  try {
+    return Number(execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+  } catch {
+    return 0;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -97,15 +106,18 @@ describe('SIGKILL of the sender or the receiver at random moments', () => {
       // Locally the client is the sender and its child, the agent, the receiver.
       const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DSYNC_CACHE_DIR: cache }, detached: true, stdio: 'ignore' });
       const closed = new Promise((r) => child.on('close', r));
-      await sleep(random() * runTime * 1.2);
+      const started = performance.now();
       let pid = child.pid!;
       if (victim === 'receiver') {
-        try {
-          pid = Number(execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
-        } catch {
-          pid = 0; // the run already finished
+        // Aimed at the receiver's lifetime: a kill drawn before the client has started it would
+        // hit nothing (under load that start-up is a good part of a short run).
+        pid = 0;
+        for (let i = 0; i < 100 && !pid && alive(child.pid!); i++) {
+          pid = childOf(child.pid!);
+          if (!pid) await sleep(20);
         }
       }
+      await sleep(random() * Math.max(runTime - (performance.now() - started), 0) * 1.2);
       if (pid && alive(pid)) {
         process.kill(pid, 'SIGKILL');
         killedMidRun++;
