@@ -14,6 +14,7 @@ import type { RunOptions } from '../protocol/hello.js';
 import type { WantItem } from '../protocol/messages.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import { ReadAhead } from '../util/read-ahead.js';
+import { ChunkIndex, type ChunkLocation } from '../receiver/chunk-index.js';
 import { SlabPool } from '../util/slab-pool.js';
 import type { Reporter, RunStats } from './events.js';
 import { compileFilters, ignoreRules } from './filter.js';
@@ -22,12 +23,6 @@ import { compileFilters, ignoreRules } from './filter.js';
 export interface SenderOptions extends Pick<RunOptions, 'params' | 'compression' | 'filters' | 'verify'> {
   root: string;
   reporter: Reporter;
-}
-
-interface Location {
-  file: string;
-  offset: number;
-  length: number;
 }
 
 const ENTRY_BATCH_BYTES = 64 * 1024; // encoded manifest bytes per ENTRIES frame
@@ -103,24 +98,12 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
 export async function runSender(peer: Peer, opts: SenderOptions, source?: SourceScan): Promise<RunStats> {
   const src = source ?? (await scanSource(opts));
   const { real, singleFile, counts } = src;
-  const locations = new Map<string, Location>();
+  const locations = new ChunkIndex();
   const scannedAs = new Map<string, Entry>(); // file -> its entry (stat identity) when it was chunked
   const scanned: Entry[] = [];
   let aborted = false;
 
   const abs = (e: Entry) => (singleFile ? real : path.join(real, e.path));
-  // The receiver can only want chunks of files whose chunk lists it asked for: those are indexed
-  // as their lists go out, not every file of the manifest (6000 files, 4000 of them unchanged).
-  const locate = (e: Entry) => {
-    const file = abs(e);
-    const c = e.chunks!;
-    let offset = 0;
-    for (let i = 0; i < c.count; i++) {
-      const key = c.key(i);
-      if (!locations.has(key)) locations.set(key, { file, offset, length: c.lengths[i]! });
-      offset += c.lengths[i]!;
-    }
-  };
 
   await peer.send(MSG.MANIFEST_BEGIN, encodeManifestBegin({ params: opts.params, singleFile, filters: src.ownRules }));
 
@@ -176,7 +159,9 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
             const e = scanned[index];
             if (!e || e.type !== 'file') throw new DsyncError('PROTOCOL', `${peer.label} asked for the chunk list of entry ${index}, which is not a file`);
             lists.push({ index, chunks: e.chunks! });
-            locate(e);
+            // The receiver can only want chunks of files whose chunk lists it asked for: only
+            // those are indexed, not every file of the manifest (6000, 4000 of them unchanged).
+            locations.addFile(abs(e), e);
             bytes += e.chunks!.count * 36;
             if (bytes >= ENTRY_BATCH_BYTES) {
               await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists.splice(0)));
@@ -255,7 +240,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
 }
 
 interface Wanted extends WantItem {
-  loc: Location;
+  loc: ChunkLocation;
 }
 
 const MAX_RUN = 8 * 1024 * 1024;

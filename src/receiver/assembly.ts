@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
 import { entryIdentity, nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
-import { FdCache, preadFull, pwriteFull } from '../util/fd-cache.js';
+import { FdCache, preadFull, preadInPool, pwriteFull, pwriteInPool } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
 import { WRITTEN_HERE, type ChunkIndex } from './chunk-index.js';
 import type { EarlyFlush } from '../util/durable.js';
@@ -197,7 +197,7 @@ export class Assembly {
     if (!src) return false;
     try {
       if (!unchanged(await src.stat({ bigint: true }))) return false;
-      if ((await readFullAt(src, buf, total, loc.offset)) !== total || !unchanged(await src.stat({ bigint: true }))) return false;
+      if ((await preadInPool(src.fd, buf, total, loc.offset)) !== total || !unchanged(await src.stat({ bigint: true }))) return false;
     } catch {
       return false;
     } finally {
@@ -211,7 +211,7 @@ export class Assembly {
     });
     if (!dst) return true;
     try {
-      await writeFullAt(dst, buf.subarray(0, total), at);
+      await pwriteInPool(dst.fd, buf.subarray(0, total), at);
     } finally {
       await dst.close();
     }
@@ -323,19 +323,4 @@ export class Assembly {
   releaseOldFiles(): void {
     this.reads.closeAllLater();
   }
-}
-
-async function readFullAt(fh: fsp.FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
-}
-
-async function writeFullAt(fh: fsp.FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
 }

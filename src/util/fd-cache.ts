@@ -1,4 +1,5 @@
-import { close, closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { close, closeSync, openSync, read, readSync, write, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /**
  * A bounded set of open file descriptors, least recently used closed first. Synchronous on
@@ -76,4 +77,24 @@ export function preadFull(fd: number, buf: Buffer, length: number, position: num
 export function pwriteFull(fd: number, data: Buffer, position: number): void {
   let done = 0;
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+const readAt = promisify(read);
+const writeAt = promisify(write);
+
+/** preadFull in the thread pool. */
+export async function preadInPool(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await readAt(fd, buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** pwriteFull in the thread pool. */
+export async function pwriteInPool(fd: number, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await writeAt(fd, data, done, data.length - done, position + done)).bytesWritten;
 }
