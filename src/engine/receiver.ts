@@ -25,6 +25,7 @@ import { emptyStats, type ItemAction, type Reporter, type RunStats } from './eve
 import { compileFilters, type Exclude } from './filter.js';
 import { decide } from './plan.js';
 import { EarlyFlush, fsyncFiles, syncFilesystem } from '../util/durable.js';
+import { Limiter } from '../util/limiter.js';
 import { mkdirp } from '../util/mkdirp.js';
 
 /** The run's options that concern the receiver (documented in protocol/hello.ts), and where it writes. */
@@ -34,6 +35,13 @@ export interface ReceiverOptions extends Pick<RunOptions, 'destIsDir' | 'deleteE
 }
 
 const WANT_BATCH = 1024;
+/**
+ * Large copies at once (see copyLater). Each holds a buffer of up to 4 MiB (assembly's COPY_RUN)
+ * while its runs go through the thread pool: 16 MiB at most.
+ */
+const COPIERS = 4;
+/** Local bytes from which a file's copy counts as large. */
+const LARGE_COPY = 1024 * 1024;
 const MAX_REFETCH = 3;
 
 /**
@@ -71,7 +79,9 @@ class ReceiverRun {
   private want: WantItem[] = [];
   private planned = 0;
   private planning: Promise<void> = Promise.resolve();
-  private copying: Promise<void> = Promise.resolve();
+  private readonly copying = new Set<Promise<void>>();
+  private readonly copiers = new Limiter(COPIERS);
+  private readonly smallCopies = new Limiter(1);
   private readonly awaitingLists = new Set<number>(); // changed files whose chunk lists were asked for
   private unplannedLists = 0; // lists received but not yet planned
   private needLists: number[] = [];
@@ -373,12 +383,15 @@ class ReceiverRun {
   }
 
   /**
-   * Copy what a staged file needs from data this side holds, one file after another, beside
-   * planning and receiving. A chunk that turns out to be gone is wanted late, like a chunk that
-   * failed verification (the sender answers wants after the end of wants, too).
+   * Copy what a staged file needs from data this side holds, beside planning and receiving: files
+   * with much to copy (a changed shard) a few at once, the others one after another, so that a
+   * shard is not held up behind hundreds of small files. A chunk that turns out to be gone is
+   * wanted late, like a chunk that failed verification (the sender answers wants after the end
+   * of wants, too).
    */
   private copyLater(e: Entry, file: StagedFile, local: FileChunk[]): void {
-    this.copying = this.copying.then(async () => {
+    const bytes = local.reduce((n, c) => n + c.length, 0);
+    const copy = (bytes < LARGE_COPY ? this.smallCopies : this.copiers).run(async () => {
       let missing: FileChunk[];
       try {
         missing = await this.assembly.copyLocal(file, local);
@@ -390,12 +403,16 @@ class ReceiverRun {
       this.wantChunks(missing, null);
       await this.flushWant();
     });
-    this.copying.catch((err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))));
+    this.copying.add(copy);
+    copy.then(
+      () => this.copying.delete(copy),
+      (err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   /** Every copy done, with nothing more to receive: the last chunk is in. */
   private async complete(): Promise<boolean> {
-    await this.copying;
+    await Promise.all(this.copying);
     return this.assembly.outstanding === 0;
   }
 

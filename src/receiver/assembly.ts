@@ -1,4 +1,5 @@
 import { constants, fchmodSync, fstatSync, futimesSync, open, promises as fsp, type BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
@@ -56,7 +57,7 @@ export class Assembly {
   private readonly writes = new FdCache(constants.O_WRONLY, 64);
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
-  private asyncBuf: Buffer | null = null; // large ones: copyLocal runs one file at a time (see receiver's copyLater)
+  private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
 
   /** Makes the staging area (once), before the first file is created in it. */
   prepare: (() => Promise<void>) | null = null;
@@ -118,35 +119,41 @@ export class Assembly {
 
   /**
    * Copy chunks the receiver holds into `file`; returns those that turned out to be gone or
-   * changed, which now wait for the sender like any other wanted chunk.
+   * changed, which now wait for the sender like any other wanted chunk. Several files may be
+   * copied at once (see the receiver's copyLater), each with descriptors and a buffer of its own.
    */
   async copyLocal(file: StagedFile, chunks: FileChunk[]): Promise<FileChunk[]> {
     const missing: FileChunk[] = [];
     if (file.state === 'filling' && chunks.length) await file.created;
-    for (let i = 0; i < chunks.length; ) {
-      if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
-      // One run at a time, then arriving chunks get their turn: copying a large file must not
-      // hold up the data streams (a run is a few milliseconds of page-cache copying).
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      const run = this.runFrom(chunks, i);
-      i += run.length;
-      const trusted = await this.copyTrusted(file, run);
-      if (file.state !== 'filling') break; // failed while the copy was in the thread pool
-      if (trusted) {
-        for (const c of run) await this.copied(file, c);
-        continue;
-      }
-      for (const c of run) {
-        const buf = this.readLocal(c.key);
-        if (!buf) {
-          if (this.await(c.key, { file, offset: c.offset })) missing.push(c);
+    const copy = new PoolCopy(file.staged, this.buffers);
+    try {
+      for (let i = 0; i < chunks.length; ) {
+        if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
+        // One run at a time, then arriving chunks get their turn: copying a large file must not
+        // hold up the data streams (a run is a few milliseconds of page-cache copying).
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        const run = this.runFrom(chunks, i);
+        i += run.length;
+        const trusted = await this.copyTrusted(file, run, copy);
+        if (file.state !== 'filling') break; // failed while the copy was in the thread pool
+        if (trusted) {
+          for (const c of run) await this.copied(file, c);
           continue;
         }
-        const loc = this.index.get(c.key)!;
-        // Staged here by an interrupted run, and still intact: nothing to write.
-        if (loc.file !== file.staged || loc.offset !== c.offset) this.put(file, c.offset, buf, [c]);
-        await this.copied(file, c);
+        for (const c of run) {
+          const buf = this.readLocal(c.key);
+          if (!buf) {
+            if (this.await(c.key, { file, offset: c.offset })) missing.push(c);
+            continue;
+          }
+          const loc = this.index.get(c.key)!;
+          // Staged here by an interrupted run, and still intact: nothing to write.
+          if (loc.file !== file.staged || loc.offset !== c.offset) this.put(file, c.offset, buf, [c]);
+          await this.copied(file, c);
+        }
       }
+    } finally {
+      await copy.close();
     }
     if (file.remaining === 0 && file.state === 'filling') await this.finish(file); // an empty file
     return missing;
@@ -172,7 +179,7 @@ export class Assembly {
    * Copy a run from a local file whose chunks need no hashing: written by this run, or a file that
    * kept the stat identity it had when scanned (before and after the read). False if neither.
    */
-  private async copyTrusted(file: StagedFile, run: FileChunk[]): Promise<boolean> {
+  private async copyTrusted(file: StagedFile, run: FileChunk[], copy: PoolCopy): Promise<boolean> {
     const loc = this.index.get(run[0]!.key);
     if (!loc?.trust) return false;
     const expected = loc.trust === WRITTEN_HERE ? null : entryIdentity(loc.trust);
@@ -191,29 +198,15 @@ export class Assembly {
       this.put(file, at, buf.subarray(0, total), run);
       return true;
     }
-    // Descriptors of its own: the caches' may be closed (least recently used) while the pool works.
-    const buf = this.asyncBuf && this.asyncBuf.length >= total ? this.asyncBuf : (this.asyncBuf = Buffer.allocUnsafe(Math.max(COPY_RUN, total)));
-    const src = await fsp.open(loc.file, READ_FLAGS).catch(() => null);
-    if (!src) return false;
-    try {
-      if (!unchanged(await src.stat({ bigint: true }))) return false;
-      if ((await preadInPool(src.fd, buf, total, loc.offset)) !== total || !unchanged(await src.stat({ bigint: true }))) return false;
-    } catch {
-      return false;
-    } finally {
-      await src.close();
-    }
+    const data = await copy.read(loc.file, total, loc.offset, unchanged);
+    if (!data) return false;
     // A file can fail (and be removed) while this copy waits: its data is then of no use.
     if (file.state !== 'filling') return true;
-    const dst = await fsp.open(file.staged, constants.O_WRONLY).catch((err: unknown) => {
-      if (file.state === 'filling') throw err;
-      return null;
-    });
-    if (!dst) return true;
     try {
-      await pwriteInPool(dst.fd, buf.subarray(0, total), at);
-    } finally {
-      await dst.close();
+      await copy.write(data, at);
+    } catch (err) {
+      if (file.state === 'filling') throw err;
+      return true;
     }
     if (file.state === 'filling') this.wrote(file, run, total);
     return true;
@@ -322,5 +315,58 @@ export class Assembly {
    */
   releaseOldFiles(): void {
     this.reads.closeAllLater();
+  }
+}
+
+/**
+ * The descriptors and buffer one copyLocal call uses in the thread pool, kept across its runs:
+ * most runs of a changed file come from one old file. Its own descriptors, not the caches':
+ * those may be closed (least recently used) while the pool works.
+ */
+class PoolCopy {
+  private src: { file: string; handle: FileHandle | null } | null = null;
+  private dst: FileHandle | null = null;
+  private buf: Buffer | null = null;
+
+  constructor(
+    private readonly staged: string,
+    private readonly buffers: Buffer[],
+  ) {}
+
+  /**
+   * `length` bytes at `offset` of `file`, read while its stat identity passed `unchanged` both
+   * before and after the read; null if it did not (or the file cannot be read).
+   */
+  async read(file: string, length: number, offset: number, unchanged: (st: BigIntStats) => boolean): Promise<Buffer | null> {
+    if (this.src?.file !== file) {
+      await this.src?.handle?.close();
+      this.src = { file, handle: await fsp.open(file, READ_FLAGS).catch(() => null) };
+    }
+    const src = this.src;
+    if (!src.handle) return null;
+    this.buf ??= this.buffers.pop() ?? Buffer.allocUnsafe(COPY_RUN);
+    if (this.buf.length < length) this.buf = Buffer.allocUnsafe(length);
+    try {
+      if (!unchanged(await src.handle.stat({ bigint: true }))) throw new Error('changed');
+      if ((await preadInPool(src.handle.fd, this.buf, length, offset)) !== length || !unchanged(await src.handle.stat({ bigint: true }))) throw new Error('changed');
+      return this.buf.subarray(0, length);
+    } catch {
+      await src.handle.close().catch(() => {});
+      src.handle = null; // no more reads from this file in this copy
+      return null;
+    }
+  }
+
+  async write(data: Buffer, offset: number): Promise<void> {
+    this.dst ??= await fsp.open(this.staged, constants.O_WRONLY);
+    await pwriteInPool(this.dst.fd, data, offset);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.src?.handle?.close(), this.dst?.close()]);
+    if (this.buf) this.buffers.push(this.buf);
+    this.src = null;
+    this.dst = null;
+    this.buf = null;
   }
 }

@@ -96,6 +96,28 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(readFileSync(path.join(dir, 'staged')).equals(old)).toBe(true);
   });
 
+  it('copies several large files at once, each from its own old version', async () => {
+    const dir = tmp();
+    const index = new ChunkIndex();
+    const versions = [7, 8, 9].map((seed) => {
+      const old = noise(9 * 1024 * KiB, seed); // three 4 MiB runs a file, in the thread pool
+      const oldFile = path.join(dir, `old-${seed}.bin`);
+      writeFileSync(oldFile, old);
+      index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+      return old;
+    });
+    const assembly = new Assembly(index, emptyStats());
+    const staged = versions.map((old, i) => ({ old, ...assembly.addFile(entryOf(`new-${i}`, old, 64 * KiB), path.join(dir, `staged-${i}`)) }));
+    // Interleaved in the pool: a buffer shared between them would mix their data.
+    const missing = await Promise.all(staged.map(({ file, local }) => assembly.copyLocal(file, local)));
+    expect(missing).toEqual([[], [], []]);
+    assembly.close();
+    for (const [i, { file, old }] of staged.entries()) {
+      expect(file.state).toBe('ready');
+      expect(readFileSync(path.join(dir, `staged-${i}`)).equals(old)).toBe(true);
+    }
+  });
+
   it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
     const dir = tmp();
     const old = noise(6 * 1024 * KiB, 5);
