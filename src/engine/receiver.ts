@@ -35,6 +35,8 @@ export interface ReceiverOptions extends Pick<RunOptions, 'destIsDir' | 'deleteE
 }
 
 const WANT_BATCH = 1024;
+/** Wants of a batch of chunk lists that are sent before the rest of the batch is planned. */
+const WANT_EARLY = 64;
 /**
  * Large copies at once (see copyLater). Each holds a buffer of up to 4 MiB (assembly's COPY_RUN)
  * while its runs go through the thread pool: 16 MiB at most.
@@ -320,15 +322,23 @@ class ReceiverRun {
             if (!fileDigest(e).equals(e.digest!)) throw new DsyncError('PROTOCOL', `the chunk list of ${e.path} does not match its digest`);
           }
           this.chain(async () => {
-            // Wants first, so the sender is busy while this side copies what it already holds.
-            const copies: { e: Entry; file: StagedFile; local: FileChunk[] }[] = [];
             for (const { index } of lists) {
               const e = this.entries[index]!;
-              if (this.opts.dryRun) this.countDry(e);
-              else copies.push({ e, ...this.stage(index, e) });
+              if (this.opts.dryRun) {
+                this.countDry(e);
+                continue;
+              }
+              const { file, local } = this.stage(index, e);
+              // A frame's worth of wants goes out at once, so the sender works while this side
+              // plans the next file (signatures of delta bases take a while) and copies what it
+              // holds; the thread pool's completions (creating, copying) get their turn meanwhile.
+              if (this.want.length >= WANT_EARLY) {
+                await this.flushWant();
+                await new Promise((resolve) => setImmediate(resolve));
+              }
+              this.copyLater(e, file, local);
             }
             await this.flushWant();
-            for (const c of copies) this.copyLater(c.e, c.file, c.local);
             this.unplannedLists -= lists.length;
             await this.maybeEndWants();
           });
@@ -443,7 +453,9 @@ class ReceiverRun {
       const action = decide(e, this.dest.get(e.path));
       this.actions[idx] = action;
       if (e.type !== 'file' || (action !== 'new' && action !== 'changed')) continue;
-      // Content differs: only now is the file's chunk list worth its bytes on the wire.
+      // Content differs: only now is the file's chunk list worth its bytes on the wire, and the
+      // staging area worth making (in the thread pool while the list is on its way).
+      this.assembly.prepare?.().catch(() => {}); // a failure surfaces where a file is staged
       this.awaitingLists.add(idx);
       this.needLists.push(idx);
     }

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
-import { mkdirp } from '../util/mkdirp.js';
 
 /**
  * Staged files are spread over this many subdirectories (named by the first hex digit of their
@@ -24,6 +23,14 @@ function spreadSubdirs(dir: string): Promise<void> {
   return new Promise((resolve) => {
     execFile('chattr', ['+T', dir], { timeout: 2000 }, () => resolve());
   });
+}
+
+function mkdirIfMissing(dir: string): void {
+  try {
+    mkdirSync(dir, 0o700);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**
@@ -50,16 +57,16 @@ export class StateDir {
     return path.join(this.dir, 'lock');
   }
 
-  /** Make the staging area (under the lock), keeping whatever an interrupted run left in it. */
+  /**
+   * Make the staging area (under the lock), keeping whatever an interrupted run left in it. The
+   * directories are made synchronously (a few hundred microseconds): this runs while the receiver
+   * plans, and each thread-pool round trip would wait for the planning to let it go on.
+   */
   async create(): Promise<void> {
     try {
-      await mkdirp(this.staging, 0o700);
+      for (const dir of [this.dir, this.staging]) mkdirIfMissing(dir);
       if (!existsSync(path.join(this.staging, '0'))) await spreadSubdirs(this.staging);
-      for (let i = 0; i < SUBDIRS; i++) {
-        await fsp.mkdir(path.join(this.staging, i.toString(16)), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-      }
+      for (let i = 0; i < SUBDIRS; i++) mkdirIfMissing(path.join(this.staging, i.toString(16)));
     } catch (err) {
       throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
     }
