@@ -12,7 +12,7 @@ import { StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
-import { Assembly, type FileChunk, type StagedFile } from '../receiver/assembly.js';
+import { Assembly, LARGE_COPY, type FileChunk, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
 import { Journal } from '../receiver/journal.js';
@@ -42,8 +42,6 @@ const WANT_EARLY = 64;
  * while its runs go through the thread pool: 16 MiB at most.
  */
 const COPIERS = 4;
-/** Local bytes from which a file's copy counts as large. */
-const LARGE_COPY = 1024 * 1024;
 const MAX_REFETCH = 3;
 
 /**

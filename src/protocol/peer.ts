@@ -6,6 +6,8 @@ import type { RateLimit } from '../util/rate-limit.js';
 
 /** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
 export const QUEUE_LIMIT = 4 * 1024 * 1024;
+/** Longest run of frames handed out back to back before the event loop gets a turn (see next()). */
+const TURN_MS = 2;
 /** The same for each parallel data stream: (streams x 1 MiB) + 4 MiB queued at most on a side. */
 export const STREAM_QUEUE_LIMIT = 1024 * 1024;
 
@@ -35,6 +37,7 @@ export class Peer {
   private inputError: Error | null = null;
   private abortError: Error | null = null;
   private wake: (() => void) | null = null;
+  private lastTurn = 0; // when next() last let the event loop run
   private writeError: Error | null = null;
   private closed = false;
   private readonly waiters = new Set<(err: Error) => void>();
@@ -257,6 +260,13 @@ export class Peer {
   async next(): Promise<Frame | null> {
     for (;;) {
       if (this.abortError) throw this.abortError;
+      // Queued frames are handed out without a turn of the event loop; after a few milliseconds
+      // of that, one turn, so that thread-pool completions (a receiver's copies of local data,
+      // a sender's reads) are not held up behind a burst of frames.
+      if (this.queue.length && performance.now() - this.lastTurn > TURN_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.lastTurn = performance.now();
+      }
       const f = this.queue.shift();
       if (f) {
         this.queued -= f.payload.length;
@@ -277,6 +287,7 @@ export class Peer {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
+      this.lastTurn = performance.now();
     }
   }
 

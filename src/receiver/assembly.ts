@@ -34,6 +34,8 @@ interface Slot {
   offset: number;
 }
 
+/** Local bytes from which a staged file's copy counts as large (see addFile, receiver's copyLater). */
+export const LARGE_COPY = 1024 * 1024;
 /** Adjacent chunks copied from one local file with one read and one write. */
 const COPY_RUN = 4 * 1024 * 1024;
 /**
@@ -76,7 +78,26 @@ export class Assembly {
    * receiver holds, to be copied with copyLocal once the wants are on their way.
    */
   addFile(entry: Entry, staged: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
-    const created = this.creating.run(async () => {
+    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve() };
+    const want: FileChunk[] = [];
+    const local: FileChunk[] = [];
+    let localBytes = 0;
+    const c = entry.chunks!;
+    this.stats.chunksTotal += c.count;
+    let offset = 0;
+    for (let index = 0; index < c.count; index++) {
+      const chunk = { key: c.key(index), length: c.lengths[index]!, offset, index };
+      offset += chunk.length;
+      const waiting = this.pending.get(chunk.key);
+      if (waiting) waiting.push({ file, offset: chunk.offset });
+      else if (this.index.get(chunk.key)?.length === chunk.length) {
+        local.push(chunk);
+        localBytes += chunk.length;
+      } else if (this.await(chunk.key, { file, offset: chunk.offset })) want.push(chunk);
+    }
+    // A file with much to copy from local data (a changed shard) is created ahead of the small
+    // new files queued before it: its copy is the longest work of the run and waits for it.
+    file.created = this.creating.run(async () => {
       await this.prepare?.();
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
@@ -87,22 +108,8 @@ export class Assembly {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         await fsp.truncate(staged, entry.size);
       }
-    });
-    created.catch(() => {}); // awaited where the file is first written
-    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created };
-    const want: FileChunk[] = [];
-    const local: FileChunk[] = [];
-    const c = entry.chunks!;
-    this.stats.chunksTotal += c.count;
-    let offset = 0;
-    for (let index = 0; index < c.count; index++) {
-      const chunk = { key: c.key(index), length: c.lengths[index]!, offset, index };
-      offset += chunk.length;
-      const waiting = this.pending.get(chunk.key);
-      if (waiting) waiting.push({ file, offset: chunk.offset });
-      else if (this.index.get(chunk.key)?.length === chunk.length) local.push(chunk);
-      else if (this.await(chunk.key, { file, offset: chunk.offset })) want.push(chunk);
-    }
+    }, localBytes >= LARGE_COPY);
+    file.created.catch(() => {}); // awaited where the file is first written
     return { file, want, local };
   }
 

@@ -5,8 +5,9 @@ export class Limiter {
 
   constructor(private readonly max: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
+  /** `first`: ahead of every task waiting (for work that others wait on). */
+  async run<T>(task: () => Promise<T>, first = false): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => (first ? this.queue.unshift(r) : this.queue.push(r)));
     this.active++;
     try {
       return await task();

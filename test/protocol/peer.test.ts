@@ -18,3 +18,26 @@ describe('Peer.sendData', () => {
     expect(written).toBe(true);
   });
 });
+
+describe('Peer.next', () => {
+  it('lets the event loop run during a long burst of queued frames', async () => {
+    const input = new PassThrough();
+    const peer = new Peer(input, new PassThrough(), 'test');
+    const sender = new Peer(new PassThrough(), input, 'far end');
+    for (let i = 0; i < 2000; i++) await sender.send(MSG.WANT_END);
+    await new Promise((r) => setImmediate(r)); // every frame is queued now
+    // The work per frame stands for a receiver's (verifying and writing a chunk); a thread-pool
+    // completion, here a macrotask, must get its turn long before the burst has been handed out.
+    let turnAt = -1;
+    setImmediate(() => (turnAt = handed));
+    let handed = 0;
+    while (handed < 2000) {
+      expect((await peer.next())?.type).toBe(MSG.WANT_END);
+      handed++;
+      const until = performance.now() + 0.05;
+      while (performance.now() < until);
+    }
+    expect(turnAt).toBeGreaterThanOrEqual(0);
+    expect(turnAt).toBeLessThan(500);
+  });
+});

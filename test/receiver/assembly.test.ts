@@ -118,6 +118,23 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     }
   });
 
+  it('creates a file with much local data to copy ahead of small new files staged before it', async () => {
+    const dir = tmp();
+    const old = noise(2 * 1024 * KiB, 10);
+    const oldFile = path.join(dir, 'old.bin');
+    writeFileSync(oldFile, old);
+    const index = new ChunkIndex();
+    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const assembly = new Assembly(index, emptyStats());
+    const small = Array.from({ length: 60 }, (_, i) => assembly.addFile(entryOf(`new-${i}`, noise(1024, 100 + i), 16 * KiB), path.join(dir, `small-${i}`)).file);
+    const large = assembly.addFile(entryOf('changed', old, 64 * KiB), path.join(dir, 'large')).file;
+    await large.created;
+    const before = small.filter((f) => existsSync(f.staged)).length;
+    await Promise.all(small.map((f) => f.created));
+    assembly.close();
+    expect(before).toBeLessThan(small.length);
+  });
+
   it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
     const dir = tmp();
     const old = noise(6 * 1024 * KiB, 5);
