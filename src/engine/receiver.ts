@@ -171,12 +171,15 @@ class ReceiverRun {
         // The renames themselves (and a new version's links), best effort; a run that changed
         // nothing in place has nothing to flush.
         const { created, changed, metaOnly, deleted } = this.stats;
-        if (versions || created + changed + metaOnly + deleted > 0) await syncFilesystem(this.root);
+        const flushed = versions || created + changed + metaOnly + deleted > 0 ? syncFilesystem(this.root) : null;
         if (versions) {
+          await flushed;
           await versions.switchTo();
           await versions.prune(this.opts.keep);
         }
-        await this.saveCache();
+        // Written while the renames are flushed: the cache only saves work, and one that names a
+        // rename a crash undid names a file that is not there any more (a miss, not a wrong answer).
+        await Promise.all([this.saveCache(), flushed]);
         await cleared;
       }
     } catch (err) {
