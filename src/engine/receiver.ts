@@ -455,7 +455,7 @@ class ReceiverRun {
       this.actions[idx] = action;
       if (e.type !== 'file' || (action !== 'new' && action !== 'changed')) continue;
       // Content differs: only now is the file's chunk list worth its bytes on the wire, and the
-      // staging area worth making (in the thread pool while the list is on its way).
+      // staging area worth making (now, while the list is on its way).
       this.assembly.prepare?.().catch(() => {}); // a failure surfaces where a file is staged
       this.awaitingLists.add(idx);
       this.needLists.push(idx);

@@ -6,10 +6,10 @@ import type { RateLimit } from '../util/rate-limit.js';
 
 /** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
 export const QUEUE_LIMIT = 4 * 1024 * 1024;
-/** Longest run of frames handed out back to back before the event loop gets a turn (see next()). */
-const TURN_MS = 2;
 /** The same for each parallel data stream: (streams x 1 MiB) + 4 MiB queued at most on a side. */
 export const STREAM_QUEUE_LIMIT = 1024 * 1024;
+/** Longest run of frames handed out back to back before the event loop gets a turn (see next()). */
+const TURN_MS = 2;
 
 /**
  * A data stream that takes no more for now. Only a stream past its own high-water mark emits
