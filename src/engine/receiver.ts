@@ -478,7 +478,8 @@ class ReceiverRun {
       const digest = fileDigest(e).toString('hex');
       const copy = this.stagedNames.get(digest) ?? 0;
       this.stagedNames.set(digest, copy + 1);
-      const { file, want, local } = this.assembly.addFile(e, this.state.stagedPath(digest, copy));
+      const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
+      const { file, want, local } = this.assembly.addFile(e, this.state.stagedPath(digest, copy), old);
       this.staged.set(idx, file);
       this.wantChunks(want, want.length ? this.baseFinder(e) : null);
       return { file, local };

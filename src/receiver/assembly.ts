@@ -27,6 +27,8 @@ export interface StagedFile {
   remaining: number; // chunk slots not yet written
   state: 'filling' | 'ready' | 'failed';
   created: Promise<void>; // creating a file is slow on many filesystems: it happens in the background
+  /** Chunks (by index) its creation copied into place from the old version in one go (see addFile). */
+  inPlace: Set<number> | null;
 }
 
 interface Slot {
@@ -77,11 +79,14 @@ export class Assembly {
    * Stage `entry` at `staged`. Returns the chunks that must come from the sender and those the
    * receiver holds, to be copied with copyLocal once the wants are on their way.
    */
-  addFile(entry: Entry, staged: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
-    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve() };
+  addFile(entry: Entry, staged: string, old?: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
+    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve(), inPlace: null };
     const want: FileChunk[] = [];
     const local: FileChunk[] = [];
     let localBytes = 0;
+    const inPlace = new Set<number>();
+    let inPlaceBytes = 0;
+    let oldEntry: Entry | undefined;
     const c = entry.chunks!;
     this.stats.chunksTotal += c.count;
     let offset = 0;
@@ -89,16 +94,34 @@ export class Assembly {
       const chunk = { key: c.key(index), length: c.lengths[index]!, offset, index };
       offset += chunk.length;
       const waiting = this.pending.get(chunk.key);
+      const loc = waiting ? undefined : this.index.get(chunk.key);
       if (waiting) waiting.push({ file, offset: chunk.offset });
-      else if (this.index.get(chunk.key)?.length === chunk.length) {
+      else if (loc?.length === chunk.length) {
         local.push(chunk);
         localBytes += chunk.length;
+        // At the same place in the trusted old version of this very file.
+        if (old && loc.file === old && loc.offset === chunk.offset && loc.trust && loc.trust !== WRITTEN_HERE) {
+          inPlace.add(index);
+          inPlaceBytes += chunk.length;
+          oldEntry = loc.trust;
+        }
       } else if (this.await(chunk.key, { file, offset: chunk.offset })) want.push(chunk);
     }
+    // Most of it unchanged where it was (appended records, rows rewritten in place): the old
+    // version is copied whole by the kernel (copy_file_range), half the CPU of reading and
+    // writing it through a buffer, and only the rest is written over it.
+    const prefill = oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size ? { from: old!, identity: entryIdentity(oldEntry), chunks: inPlace } : null;
     // A file with much to copy from local data (a changed shard) is created ahead of the small
     // new files queued before it: its copy is the longest work of the run and waits for it.
     file.created = this.creating.run(async () => {
       await this.prepare?.();
+      if (prefill && (await this.copyWhole(prefill.from, prefill.identity, staged))) {
+        const fd = await openFd(staged, constants.O_WRONLY);
+        this.writes.adopt(staged, fd);
+        await fsp.truncate(staged, entry.size);
+        file.inPlace = prefill.chunks;
+        return;
+      }
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
       try {
@@ -111,6 +134,24 @@ export class Assembly {
     }, localBytes >= LARGE_COPY);
     file.created.catch(() => {}); // awaited where the file is first written
     return { file, want, local };
+  }
+
+  /**
+   * Copy all of `from` to a new file `to`, true if `from` kept the stat identity it was scanned
+   * with from before the copy to after it (a rename in between moves its ctime). False, with
+   * nothing made, if it had changed already or `to` exists (what an interrupted run staged there
+   * is kept); false with `to` made if it changed during the copy: its chunks are then all
+   * written again like any others.
+   */
+  private async copyWhole(from: string, identity: string, to: string): Promise<boolean> {
+    const same = async () => statIdentity(await fsp.lstat(from, { bigint: true })) === identity;
+    try {
+      if (!(await same())) return false;
+      await fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+    } catch {
+      return false;
+    }
+    return same().catch(() => false);
   }
 
   /** Wait for a chunk from the sender; true if it is not asked for yet. */
@@ -132,6 +173,12 @@ export class Assembly {
   async copyLocal(file: StagedFile, chunks: FileChunk[]): Promise<FileChunk[]> {
     const missing: FileChunk[] = [];
     if (file.state === 'filling' && chunks.length) await file.created;
+    if (file.inPlace && file.state === 'filling') {
+      const placed = chunks.filter((c) => file.inPlace!.has(c.index));
+      chunks = chunks.filter((c) => !file.inPlace!.has(c.index));
+      this.wrote(file, placed, placed.reduce((n, c) => n + c.length, 0));
+      for (const c of placed) await this.copied(file, c);
+    }
     const copy = new PoolCopy(file.staged, this.buffers);
     try {
       for (let i = 0; i < chunks.length; ) {

@@ -99,7 +99,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
   it('copies several large files at once, each from its own old version', async () => {
     const dir = tmp();
     const index = new ChunkIndex();
-    const versions = [7, 8, 9].map((seed) => {
+    const versions = [7, 11, 13].map((seed) => {
       const old = noise(9 * 1024 * KiB, seed); // three 4 MiB runs a file, in the thread pool
       const oldFile = path.join(dir, `old-${seed}.bin`);
       writeFileSync(oldFile, old);
@@ -133,6 +133,56 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     await Promise.all(small.map((f) => f.created));
     assembly.close();
     expect(before).toBeLessThan(small.length);
+  });
+
+  // The old version copied whole, then the changed chunks written over it (and cut to size).
+  it.each([
+    ['records appended', (old: Buffer) => Buffer.concat([old, noise(100 * KiB, 41)])],
+    ['a chunk rewritten, the file cut shorter', (old: Buffer) => Buffer.concat([old.subarray(0, 512 * KiB), noise(64 * KiB, 43), old.subarray(576 * KiB, old.length - 128 * KiB)])],
+  ])('builds a changed file over a copy of its old version when most of it is in place (%s)', async (_, change) => {
+    const dir = tmp();
+    const old = noise(3 * 1024 * KiB, 31);
+    const oldFile = path.join(dir, 'data.bin');
+    writeFileSync(oldFile, old);
+    const index = new ChunkIndex();
+    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const stats = emptyStats();
+    const assembly = new Assembly(index, stats);
+    const next = change(old);
+    const entry = entryOf('data.bin', next, 64 * KiB);
+    const { file, want, local } = assembly.addFile(entry, path.join(dir, 'staged'), oldFile);
+    await file.created;
+    expect(file.inPlace?.size).toBe(local.length);
+    expect(await assembly.copyLocal(file, local)).toEqual([]);
+    expect(stats.chunksLocal).toBe(local.length);
+    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
+  });
+
+  it('does not copy an old version that changed after it was scanned: its chunks are checked one by one', async () => {
+    const dir = tmp();
+    const old = noise(2 * 1024 * KiB, 51);
+    const oldFile = path.join(dir, 'data.bin');
+    writeFileSync(oldFile, old);
+    const index = new ChunkIndex();
+    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const changed = Buffer.from(old);
+    noise(1024 * KiB, 53).copy(changed, 1024 * KiB); // the second half rewritten after the scan
+    await new Promise((r) => setTimeout(r, 20)); // a new mtime even on a coarse clock
+    writeFileSync(oldFile, changed);
+    const assembly = new Assembly(index, emptyStats());
+    const next = Buffer.concat([old, noise(64 * KiB, 55)]);
+    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), path.join(dir, 'staged'), oldFile);
+    await file.created;
+    expect(file.inPlace).toBeNull();
+    const missing = await assembly.copyLocal(file, local);
+    expect(missing).toHaveLength(16); // the rewritten half, now wanted from the sender
+    for (const w of [...want, ...missing]) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
   });
 
   it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
