@@ -62,6 +62,7 @@ export class Assembly {
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
   private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
+  private readonly held: FileHandle[] = []; // old versions copied whole (see copyWhole)
 
   /** Makes the staging area (once), before the first file is created in it. */
   prepare: (() => Promise<void>) | null = null;
@@ -148,6 +149,8 @@ export class Assembly {
     try {
       if (!(await same())) return false;
       await fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+      // Held open to the end, like the files read chunk by chunk (see releaseOldFiles).
+      this.held.push(await fsp.open(from, READ_FLAGS));
     } catch {
       return false;
     }
@@ -369,6 +372,7 @@ export class Assembly {
    */
   releaseOldFiles(): void {
     this.reads.closeAllLater();
+    for (const h of this.held.splice(0)) h.close().catch(() => {});
   }
 }
 
