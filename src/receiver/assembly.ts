@@ -6,7 +6,7 @@ import type { RunStats } from '../engine/events.js';
 import { entryIdentity, nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
 import { FdCache, preadFull, preadInPool, pwriteFull, pwriteInPool } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
-import { WRITTEN_HERE, type ChunkIndex } from './chunk-index.js';
+import { WRITTEN_HERE, type ChunkIndex, type ChunkLocation } from './chunk-index.js';
 import type { EarlyFlush } from '../util/durable.js';
 import type { Journal } from './journal.js';
 
@@ -238,20 +238,13 @@ export class Assembly {
    */
   private async copyTrusted(file: StagedFile, run: FileChunk[], copy: PoolCopy): Promise<boolean> {
     const loc = this.index.get(run[0]!.key);
-    if (!loc?.trust) return false;
-    const expected = loc.trust === WRITTEN_HERE ? null : entryIdentity(loc.trust);
-    const unchanged = (st: BigIntStats) => expected === null || statIdentity(st) === expected;
+    const unchanged = loc && unchangedCheck(loc);
+    if (!unchanged) return false;
     const total = run.reduce((n, c) => n + c.length, 0);
     const at = run[0]!.offset;
     if (total < ASYNC_COPY) {
       const buf = this.copyBuf && this.copyBuf.length >= total ? this.copyBuf : (this.copyBuf = Buffer.allocUnsafe(Math.max(ASYNC_COPY, total)));
-      try {
-        const fd = this.reads.get(loc.file);
-        if (!unchanged(fstatSync(fd, { bigint: true })) || preadFull(fd, buf, total, loc.offset) !== total || !unchanged(fstatSync(fd, { bigint: true }))) return false;
-      } catch {
-        this.reads.close(loc.file);
-        return false;
-      }
+      if (!this.readTrusted(loc.file, unchanged, buf, total, loc.offset)) return false;
       this.put(file, at, buf.subarray(0, total), run);
       return true;
     }
@@ -275,11 +268,16 @@ export class Assembly {
     await this.filled(file);
   }
 
-  /** A chunk the receiver already holds, read and re-verified; null if it is gone or changed. */
+  /**
+   * A chunk the receiver already holds; null if it is gone or changed. Read from a trusted file
+   * (see unchangedCheck) it needs no hashing; otherwise it is checked against its hash.
+   */
   readLocal(key: string): Buffer | null {
     const loc = this.index.get(key);
     if (!loc) return null;
     const buf = Buffer.allocUnsafe(loc.length);
+    const unchanged = unchangedCheck(loc);
+    if (unchanged && this.readTrusted(loc.file, unchanged, buf, loc.length, loc.offset)) return buf;
     try {
       if (preadFull(this.reads.get(loc.file), buf, loc.length, loc.offset) !== loc.length || sha256(buf).toString('latin1') !== key) throw new Error('stale');
     } catch {
@@ -287,6 +285,17 @@ export class Assembly {
       return null;
     }
     return buf;
+  }
+
+  /** Read synchronously from a trusted file, which must pass `unchanged` before and after. */
+  private readTrusted(file: string, unchanged: (st: BigIntStats) => boolean, buf: Buffer, length: number, offset: number): boolean {
+    try {
+      const fd = this.reads.get(file);
+      return unchanged(fstatSync(fd, { bigint: true })) && preadFull(fd, buf, length, offset) === length && unchanged(fstatSync(fd, { bigint: true }));
+    } catch {
+      this.reads.close(file);
+      return false;
+    }
   }
 
   /** Data for a wanted chunk, already verified against its hash. */
@@ -374,6 +383,19 @@ export class Assembly {
     this.reads.closeAllLater();
     for (const h of this.held.splice(0)) h.close().catch(() => {});
   }
+}
+
+/**
+ * How to tell that the bytes at `loc` need no hashing: a stat of their file shows the identity it
+ * had when it was scanned (checked before and after reading). Chunks this run wrote itself pass
+ * always; null where there is no such trust (chunks an interrupted run journaled).
+ */
+function unchangedCheck(loc: ChunkLocation): ((st: BigIntStats) => boolean) | null {
+  const trust = loc.trust;
+  if (!trust) return null;
+  if (trust === WRITTEN_HERE) return () => true;
+  const expected = entryIdentity(trust);
+  return (st) => statIdentity(st) === expected;
 }
 
 /**
