@@ -110,6 +110,7 @@ class ReceiverRun {
         throw fsError(err, `cannot lock ${this.root} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
       }
     }
+    let after: (() => Promise<void>) | null = null;
     try {
       if (lock) {
         const gc = await this.state.collectGarbage(this.opts.stagingMaxAge * 1000, this.opts.stagingMaxSize);
@@ -122,7 +123,7 @@ class ReceiverRun {
             this.assembly.flush = new EarlyFlush(this.state.staging);
           }));
       }
-      await this.runLocked();
+      after = await this.runLocked();
     } finally {
       await lock?.release();
       if (lock) await this.state.removeIfEmpty();
@@ -130,10 +131,12 @@ class ReceiverRun {
     }
     // Only now, with the lock released: the client may end at once and start another run.
     await this.peer.send(MSG.DONE, jsonPayload({ stats: this.stats }));
+    await after?.();
     return this.stats;
   }
 
-  private async runLocked(): Promise<void> {
+  /** The run under the lock; returns what is left to do after DONE (nothing the client waits for). */
+  private async runLocked(): Promise<(() => Promise<void>) | null> {
     this.opts.reporter.phase('scanning destination');
     this.chain(() => this.scanDestination());
     // The next version is cloned from the current one only after it was scanned: making hard links
@@ -177,11 +180,16 @@ class ReceiverRun {
           await versions.switchTo();
           await versions.prune(this.opts.keep);
         }
-        // Written while the renames are flushed: the cache only saves work, and one that names a
-        // rename a crash undid names a file that is not there any more (a miss, not a wrong answer).
-        await Promise.all([this.saveCache(), flushed]);
+        // What the destination's files are now is read under the lock; the cache is written after
+        // DONE, beside the flush of the renames: it only saves work, and one that names a rename a
+        // crash undid names a file that is not there any more (a miss, not a wrong answer).
+        const cached = this.cacheEntries();
         await cleared;
+        return async () => {
+          await Promise.all([this.cache.save(this.root, this.params, cached).catch(() => {}), flushed]);
+        };
       }
+      return null;
     } catch (err) {
       await versions?.discard().catch(() => {});
       throw err;
@@ -584,7 +592,8 @@ class ReceiverRun {
     }
   }
 
-  private async saveCache(): Promise<void> {
+  /** The stat cache's entries for the destination as this run leaves it. */
+  private cacheEntries(): Entry[] {
     const out: Entry[] = [];
     for (let idx = 0; idx < this.entries.length; idx++) {
       const e = this.entries[idx]!;
@@ -606,7 +615,6 @@ class ReceiverRun {
         // gone already: not cached
       }
     }
-    // The cache only saves work; failing to write it must not fail a finished run.
-    await this.cache.save(this.root, this.params, out).catch(() => {});
+    return out;
   }
 }

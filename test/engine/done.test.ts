@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
+import { cacheFileFor } from '../../src/manifest/stat-cache.js';
 import { scratch } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
@@ -25,5 +27,7 @@ describe('the end of a run', () => {
     });
     expect(stats.created).toBe(2);
     expect(atDone).toEqual({ lock: false, state: false });
+    // The stat cache is written after DONE, but before the receiver's run returns.
+    expect(existsSync(cacheFileFor(dst, DEFAULT_PARAMS))).toBe(true);
   });
 });
