@@ -158,6 +158,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
     expect(file.state).toBe('ready');
     assembly.close();
+    assembly.releaseOldFiles(); // the old version was held open
     expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
   });
 
