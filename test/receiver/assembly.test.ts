@@ -126,7 +126,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const index = new ChunkIndex();
     index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
     const assembly = new Assembly(index, emptyStats());
-    const small = Array.from({ length: 60 }, (_, i) => assembly.addFile(entryOf(`new-${i}`, noise(1024, 100 + i), 16 * KiB), path.join(dir, `small-${i}`)).file);
+    const small = Array.from({ length: 200 }, (_, i) => assembly.addFile(entryOf(`new-${i}`, noise(1024, 100 + i), 16 * KiB), path.join(dir, `small-${i}`)).file);
     const large = assembly.addFile(entryOf('changed', old, 64 * KiB), path.join(dir, 'large')).file;
     await large.created;
     const before = small.filter((f) => existsSync(f.staged)).length;
