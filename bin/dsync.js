@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled from src/ into dist/ by `npm run build`.
+// Thin launcher: the CLI is compiled from src/ into dist/ and bundled into dist/bundle/ by
+// `npm run build` (see src/build/bundle.ts).
 // More libuv threads: the receiver creates many files at once (see receiver/assembly.ts). Set
 // before anything uses the thread pool, which is created lazily.
 process.env.UV_THREADPOOL_SIZE ??= '16';
@@ -11,8 +12,8 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 // `dsync agent` (the far end of a run, started over SSH) skips the CLI: it starts in half the time.
 const main =
   process.argv[2] === 'agent'
-    ? (await import('../dist/src/cli/agent-main.js')).agentMain
-    : (await import('../dist/src/cli/main.js')).main;
+    ? (await import('../dist/bundle/agent.js')).agentMain
+    : (await import('../dist/bundle/main.js')).main;
 
 // Until main settles, an emptied event loop means a bug (a promise nobody will settle): exit 70, never 0.
 process.exitCode = 70;

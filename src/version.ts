@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PACKAGE_ROOT } from './util/package-root.js';
 
-/** dsync's own version, from package.json (two levels up when built into dist/, one from sources). */
-const pkg = ['../../package.json', '../package.json'].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u))!;
-export const VERSION: string = JSON.parse(readFileSync(pkg, 'utf8')).version;
+/** dsync's own version, from its package.json. */
+export const VERSION: string = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
