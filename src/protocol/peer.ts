@@ -259,7 +259,6 @@ export class Peer {
   /** The next frame, or null when the other side closed the stream cleanly. */
   async next(): Promise<Frame | null> {
     for (;;) {
-      if (this.abortError) throw this.abortError;
       // Queued frames are handed out without a turn of the event loop; after a few milliseconds
       // of that, one turn, so that thread-pool completions (a receiver's copies of local data,
       // a sender's reads) are not held up behind a burst of frames.
@@ -267,6 +266,7 @@ export class Peer {
         await new Promise((resolve) => setImmediate(resolve));
         this.lastTurn = performance.now();
       }
+      if (this.abortError) throw this.abortError;
       const f = this.queue.shift();
       if (f) {
         this.queued -= f.payload.length;
