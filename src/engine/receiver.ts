@@ -337,7 +337,7 @@ class ReceiverRun {
                 this.countDry(e);
                 continue;
               }
-              const { file, local } = this.stage(index, e);
+              const { file, local, localBytes } = this.stage(index, e);
               // A frame's worth of wants goes out at once, so the sender works while this side
               // plans the next file (signatures of delta bases take a while) and copies what it
               // holds; the thread pool's completions (creating, copying) get their turn meanwhile.
@@ -345,7 +345,7 @@ class ReceiverRun {
                 await this.flushWant();
                 await new Promise((resolve) => setImmediate(resolve));
               }
-              this.copyLater(e, file, local);
+              this.copyLater(e, file, local, localBytes);
             }
             await this.flushWant();
             this.unplannedLists -= lists.length;
@@ -398,7 +398,7 @@ class ReceiverRun {
    */
   private chain(step: () => Promise<void>): void {
     this.planning = this.planning.then(step);
-    this.planning.catch((err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))));
+    this.planning.catch((err: unknown) => this.peer.abort(err));
   }
 
   /**
@@ -408,9 +408,8 @@ class ReceiverRun {
    * wanted late, like a chunk that failed verification (the sender answers wants after the end
    * of wants, too).
    */
-  private copyLater(e: Entry, file: StagedFile, local: FileChunk[]): void {
-    const bytes = local.reduce((n, c) => n + c.length, 0);
-    const copy = (bytes < LARGE_COPY ? this.smallCopies : this.copiers).run(async () => {
+  private copyLater(e: Entry, file: StagedFile, local: FileChunk[], localBytes: number): void {
+    const copy = (localBytes < LARGE_COPY ? this.smallCopies : this.copiers).run(async () => {
       let missing: FileChunk[];
       try {
         missing = await this.assembly.copyLocal(file, local);
@@ -425,7 +424,7 @@ class ReceiverRun {
     this.copying.add(copy);
     copy.then(
       () => this.copying.delete(copy),
-      (err: unknown) => this.peer.abort(err instanceof Error ? err : new Error(String(err))),
+      (err: unknown) => this.peer.abort(err),
     );
   }
 
@@ -481,16 +480,16 @@ class ReceiverRun {
   }
 
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
-  private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[] } {
+  private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[]; localBytes: number } {
     try {
       const digest = fileDigest(e).toString('hex');
       const copy = this.stagedNames.get(digest) ?? 0;
       this.stagedNames.set(digest, copy + 1);
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
-      const { file, want, local } = this.assembly.addFile(e, this.state.stagedPath(digest, copy), old);
+      const { file, want, local, localBytes } = this.assembly.addFile(e, this.state.stagedPath(digest, copy), old);
       this.staged.set(idx, file);
       this.wantChunks(want, want.length ? this.baseFinder(e) : null);
-      return { file, local };
+      return { file, local, localBytes };
     } catch (err) {
       throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
     }

@@ -167,8 +167,8 @@ export class Peer {
   }
 
   /** Make the next (or pending) `next()` throw `err`: a local failure that must end the conversation. */
-  abort(err: Error): void {
-    this.abortError ??= err instanceof DsyncError ? err : toDsyncError(err);
+  abort(err: unknown): void {
+    this.abortError ??= toDsyncError(err);
     this.notify();
   }
 

@@ -80,7 +80,7 @@ export class Assembly {
    * Stage `entry` at `staged`. Returns the chunks that must come from the sender and those the
    * receiver holds, to be copied with copyLocal once the wants are on their way.
    */
-  addFile(entry: Entry, staged: string, old?: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[] } {
+  addFile(entry: Entry, staged: string, old?: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
     const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve(), inPlace: null };
     const want: FileChunk[] = [];
     const local: FileChunk[] = [];
@@ -116,15 +116,10 @@ export class Assembly {
     // new files queued before it: its copy is the longest work of the run and waits for it.
     file.created = this.creating.run(async () => {
       await this.prepare?.();
-      if (prefill && (await this.copyWhole(prefill.from, prefill.identity, staged))) {
-        const fd = await openFd(staged, constants.O_WRONLY);
-        this.writes.adopt(staged, fd);
-        await fsp.truncate(staged, entry.size);
-        file.inPlace = prefill.chunks;
-        return;
-      }
+      if (prefill && (await this.copyWhole(prefill.from, prefill.identity, staged))) file.inPlace = prefill.chunks;
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
-      // under this name keeps what it already holds (no O_TRUNC), cut to the size it must have.
+      // under this name, or the copy of an old version just made, keeps what it already holds
+      // (no O_TRUNC), cut to the size it must have.
       try {
         // The descriptor that created it writes it too: one open a file, not two.
         this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
@@ -134,7 +129,7 @@ export class Assembly {
       }
     }, localBytes >= LARGE_COPY);
     file.created.catch(() => {}); // awaited where the file is first written
-    return { file, want, local };
+    return { file, want, local, localBytes };
   }
 
   /**

@@ -30,6 +30,15 @@ function scanned(file: string, data: Buffer, chunk: number): Entry {
   return entryOf(path.basename(file), data, chunk, { ino: Number(st.ino), ctimeNs: st.ctimeNs }, st.mtimeNs);
 }
 
+/** `size` bytes of noise written to `dir/name` and indexed as the destination scan would. */
+function oldVersion(dir: string, name: string, size: number, seed: number, chunk: number, index = new ChunkIndex()) {
+  const old = noise(size, seed);
+  const oldFile = path.join(dir, name);
+  writeFileSync(oldFile, old);
+  index.addFile(oldFile, scanned(oldFile, old, chunk));
+  return { old, oldFile, index };
+}
+
 describe('Assembly: building a staged file from chunks the receiver holds', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -47,11 +56,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     ['large', 6 * 1024 * KiB, 64 * KiB],
   ])('copies chunks of an unchanged local file and wants only the new ones (%s)', async (_, size, chunk) => {
     const dir = tmp();
-    const old = noise(size, 1);
-    const oldFile = path.join(dir, 'old.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, chunk));
+    const { old, index } = oldVersion(dir, 'old.bin', size, 1, chunk);
     const stats = emptyStats();
     const assembly = new Assembly(index, stats);
     // New version: the old data with one chunk of new data appended.
@@ -73,11 +78,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     ['large', 4 * 1024 * KiB, 128 * KiB],
   ])('does not trust a local file that changed after it was scanned: stale chunks are wanted (%s)', async (_, size, chunk) => {
     const dir = tmp();
-    const old = noise(size, 3);
-    const oldFile = path.join(dir, 'old.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, chunk));
+    const { old, oldFile, index } = oldVersion(dir, 'old.bin', size, 3, chunk);
     // Rewritten after the scan: same size, the second half different.
     const changed = Buffer.from(old);
     noise(size / 2, 4).copy(changed, size / 2);
@@ -99,13 +100,8 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
   it('copies several large files at once, each from its own old version', async () => {
     const dir = tmp();
     const index = new ChunkIndex();
-    const versions = [7, 11, 13].map((seed) => {
-      const old = noise(9 * 1024 * KiB, seed); // three 4 MiB runs a file, in the thread pool
-      const oldFile = path.join(dir, `old-${seed}.bin`);
-      writeFileSync(oldFile, old);
-      index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
-      return old;
-    });
+    // Three 4 MiB runs a file, in the thread pool.
+    const versions = [7, 11, 13].map((seed) => oldVersion(dir, `old-${seed}.bin`, 9 * 1024 * KiB, seed, 64 * KiB, index).old);
     const assembly = new Assembly(index, emptyStats());
     const staged = versions.map((old, i) => ({ old, ...assembly.addFile(entryOf(`new-${i}`, old, 64 * KiB), path.join(dir, `staged-${i}`)) }));
     // Interleaved in the pool: a buffer shared between them would mix their data.
@@ -120,11 +116,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
 
   it('creates a file with much local data to copy ahead of small new files staged before it', async () => {
     const dir = tmp();
-    const old = noise(2 * 1024 * KiB, 10);
-    const oldFile = path.join(dir, 'old.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const { old, index } = oldVersion(dir, 'old.bin', 2 * 1024 * KiB, 10, 64 * KiB);
     const assembly = new Assembly(index, emptyStats());
     const small = Array.from({ length: 200 }, (_, i) => assembly.addFile(entryOf(`new-${i}`, noise(1024, 100 + i), 16 * KiB), path.join(dir, `small-${i}`)).file);
     const large = assembly.addFile(entryOf('changed', old, 64 * KiB), path.join(dir, 'large')).file;
@@ -141,11 +133,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     ['a chunk rewritten, the file cut shorter', (old: Buffer) => Buffer.concat([old.subarray(0, 512 * KiB), noise(64 * KiB, 43), old.subarray(576 * KiB, old.length - 128 * KiB)])],
   ])('builds a changed file over a copy of its old version when most of it is in place (%s)', async (_, change) => {
     const dir = tmp();
-    const old = noise(3 * 1024 * KiB, 31);
-    const oldFile = path.join(dir, 'data.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 3 * 1024 * KiB, 31, 64 * KiB);
     const stats = emptyStats();
     const assembly = new Assembly(index, stats);
     const next = change(old);
@@ -164,11 +152,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
 
   it('does not copy an old version that changed after it was scanned: its chunks are checked one by one', async () => {
     const dir = tmp();
-    const old = noise(2 * 1024 * KiB, 51);
-    const oldFile = path.join(dir, 'data.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 2 * 1024 * KiB, 51, 64 * KiB);
     const changed = Buffer.from(old);
     noise(1024 * KiB, 53).copy(changed, 1024 * KiB); // the second half rewritten after the scan
     await new Promise((r) => setTimeout(r, 20)); // a new mtime even on a coarse clock
@@ -188,11 +172,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
 
   it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
     const dir = tmp();
-    const old = noise(6 * 1024 * KiB, 5);
-    const oldFile = path.join(dir, 'old.bin');
-    writeFileSync(oldFile, old);
-    const index = new ChunkIndex();
-    index.addFile(oldFile, scanned(oldFile, old, 64 * KiB));
+    const { old, index } = oldVersion(dir, 'old.bin', 6 * 1024 * KiB, 5, 64 * KiB);
     const assembly = new Assembly(index, emptyStats());
     const next = Buffer.concat([old, noise(64 * KiB, 6)]);
     const staged = path.join(dir, 'staged');

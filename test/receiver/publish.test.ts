@@ -13,8 +13,11 @@ afterAll(() => s.cleanup());
 const file = (p: string): Entry => ({ path: p, type: 'file', mode: 0o644, mtimeNs: 1_700_000_000_000_000_000n, size: 1 });
 const dir = (p: string): Entry => ({ path: p, type: 'dir', mode: 0o755, mtimeNs: 1_700_000_000_000_000_000n, size: 0 });
 
-/** Publish `names` (new files staged in `staging`) into `root`, deleting `extras` found there. */
-async function run(root: string, staging: string, names: string[], extras: string[], missing?: string) {
+/** Publish `names` (new files staged in a staging directory) into a new `root`, deleting `extras` found there. */
+async function run(root: string, names: string[], extras: string[], missing?: string) {
+  const staging = `${root}-staging`;
+  mkdirSync(root);
+  mkdirSync(staging);
   const entries = [dir(''), ...names.map(file)];
   const actions: (ItemAction | 'none')[] = ['none', ...names.map(() => 'new' as const)];
   const staged = new Map<number, StagedFile>();
@@ -33,12 +36,9 @@ async function run(root: string, staging: string, names: string[], extras: strin
 describe('publish', () => {
   it('renames every staged file into place and deletes every extra, several at a time', async () => {
     const root = path.join(s.dir, 'a');
-    const staging = path.join(s.dir, 'a-staging');
-    mkdirSync(root);
-    mkdirSync(staging);
     const names = Array.from({ length: 40 }, (_, i) => `f${i}`);
     const extras = Array.from({ length: 30 }, (_, i) => `x${i}`);
-    const stats = await run(root, staging, names, extras);
+    const stats = await run(root, names, extras);
     expect([stats.created, stats.deleted]).toEqual([40, 30]);
     for (const n of names) expect(readFileSync(path.join(root, n), 'utf8')).toBe(n);
     for (const x of extras) expect(existsSync(path.join(root, x))).toBe(false);
@@ -46,11 +46,8 @@ describe('publish', () => {
 
   it('a failed rename fails the run, naming the file, once every other operation has ended', async () => {
     const root = path.join(s.dir, 'b');
-    const staging = path.join(s.dir, 'b-staging');
-    mkdirSync(root);
-    mkdirSync(staging);
     const names = Array.from({ length: 20 }, (_, i) => `f${i}`);
-    await expect(run(root, staging, names, [], 'f3')).rejects.toThrow(/cannot update f3 in/);
+    await expect(run(root, names, [], 'f3')).rejects.toThrow(/cannot update f3 in/);
     // Nothing still under way: the others are all in place.
     for (const n of names) if (n !== 'f3') expect(existsSync(path.join(root, n))).toBe(true);
   });
