@@ -2,6 +2,8 @@
 export const WINDOW = 32 * 1024 * 1024;
 /** Windows between tries of the slower mode while nothing suggests that the link changed. */
 export const PROBE_EVERY = 64;
+/** Windows before the first such try; the wait doubles after each try, up to PROBE_EVERY. */
+export const FIRST_PROBE = 2;
 
 /**
  * `--compress auto`: compression pays where the link is slower than the compressor, and costs
@@ -9,8 +11,12 @@ export const PROBE_EVERY = 64;
  * measures it: the rate at which source data goes out (backpressure included) with compression
  * and without, over windows of WINDOW bytes, and keeps the faster. A window in the slower mode
  * costs time, so the other mode is tried again only when a window of the chosen one went slower
- * than the other mode last did (the link or the load changed), or after PROBE_EVERY windows.
- * The first window is compressed, so a small transfer (a nightly update) is always compressed.
+ * than the other mode last did (the link or the load changed), or after a number of windows:
+ * FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows share the ends with the
+ * receiver's planning and the start of its disk flushes, so one measurement of each mode there
+ * can be far off; a try's measurement replaces the one it questions instead of being averaged
+ * with it. The first window is compressed, so a small transfer (a nightly update) is always
+ * compressed.
  */
 export class CompressionGovernor {
   compressing = true;
@@ -18,6 +24,8 @@ export class CompressionGovernor {
   private windowBytes = 0;
   private readonly rate = { on: Number.NaN, off: Number.NaN }; // bytes/ms, smoothed
   private sinceProbe = 0;
+  private probeAfter = FIRST_PROBE;
+  private probing = false; // this window tries the mode that was not chosen
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.windowStart = now();
@@ -31,7 +39,9 @@ export class CompressionGovernor {
     const rate = this.windowBytes / Math.max(t - this.windowStart, 1e-3);
     const mode = this.compressing ? 'on' : 'off';
     const other = this.compressing ? 'off' : 'on';
-    this.rate[mode] = Number.isNaN(this.rate[mode]) ? rate : (this.rate[mode] + rate) / 2;
+    const old = this.rate[mode];
+    this.rate[mode] = Number.isNaN(old) || this.probing ? rate : (old + rate) / 2;
+    this.probing = false;
     this.windowBytes = 0;
     this.windowStart = t;
     if (Number.isNaN(this.rate.off)) {
@@ -40,8 +50,10 @@ export class CompressionGovernor {
     }
     const faster = this.rate.on >= this.rate.off;
     const inChosen = this.compressing === faster;
-    if (inChosen && (rate < this.rate[other] || ++this.sinceProbe >= PROBE_EVERY)) {
+    if (inChosen && (rate < this.rate[other] || ++this.sinceProbe >= this.probeAfter)) {
       this.sinceProbe = 0;
+      this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);
+      this.probing = true;
       this.compressing = !faster;
     } else {
       this.compressing = faster;

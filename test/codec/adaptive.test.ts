@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionGovernor, PROBE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
 
 /**
  * Drive a governor with a fake clock: each window of source data takes `msCompressed` or `msRaw`
@@ -20,6 +20,34 @@ function drive(windows: number, msCompressed: number, msRaw: number): boolean[] 
   return modes;
 }
 
+/**
+ * Lengths of the runs of `chosen` windows between tries of the other mode, from the first window
+ * in the chosen mode after the first measurement of each (window 1 when raw is chosen, 2 else).
+ */
+function runsBetween(modes: boolean[], chosen: boolean): number[] {
+  const runs: number[] = [];
+  let run = 0;
+  for (const m of modes.slice(chosen ? 2 : 1)) {
+    if (m === chosen) run++;
+    else {
+      runs.push(run);
+      run = 0;
+    }
+  }
+  return [...runs, run];
+}
+
+/** The schedule of tries over `windows` windows: FIRST_PROBE chosen windows, then twice as many, up to PROBE_EVERY. */
+function expectedRuns(windows: number): number[] {
+  const runs: number[] = [];
+  let left = windows;
+  for (let gap = FIRST_PROBE; left > gap; gap = Math.min(gap * 2, PROBE_EVERY)) {
+    runs.push(gap);
+    left -= gap + 1;
+  }
+  return [...runs, left];
+}
+
 describe('CompressionGovernor (--compress auto)', () => {
   it('compresses the first window, so a small transfer is always compressed', () => {
     let t = 0;
@@ -31,26 +59,36 @@ describe('CompressionGovernor (--compress auto)', () => {
     }
   });
 
-  it('on a slow link (compression makes data leave faster) stays compressed, trying raw now and then', () => {
-    const modes = drive(50, 100, 250);
-    const raw = modes.filter((m) => !m).length;
-    expect(modes[1]).toBe(false); // the one measurement of raw
-    expect(raw).toBeLessThanOrEqual(2 + Math.ceil(50 / (PROBE_EVERY + 1)));
-    expect(modes.slice(2, 2 + PROBE_EVERY).every((m) => m)).toBe(true);
+  it('on a slow link (compression makes data leave faster) stays compressed, trying raw ever more rarely', () => {
+    const modes = drive(200, 100, 250);
+    expect(modes[1]).toBe(false); // the first measurement of raw
+    expect(runsBetween(modes, true)).toEqual(expectedRuns(200 - 2));
   });
 
-  it('on a fast link (compression only costs time) sends raw, trying compression now and then', () => {
-    const modes = drive(50, 300, 120);
-    const compressed = modes.filter((m) => m).length;
-    expect(compressed).toBeLessThanOrEqual(1 + Math.ceil(50 / (PROBE_EVERY + 1)));
-    expect(modes.slice(2, 2 + PROBE_EVERY).every((m) => !m)).toBe(true);
+  it('on a fast link (compression only costs time) sends raw, trying compression ever more rarely', () => {
+    const modes = drive(200, 300, 120);
+    expect(runsBetween(modes, false)).toEqual(expectedRuns(200 - 1));
   });
 
-  it('on a steady link tries the slower mode only every PROBE_EVERY windows', () => {
-    const modes = drive(400, 300, 120); // raw stays faster
-    const probes = modes.map((m, i) => (m && i > 0 ? i : -1)).filter((i) => i > 0);
-    expect(probes.length).toBe(Math.floor((400 - 2) / (PROBE_EVERY + 1))); // not one every few windows
-    for (let k = 1; k < probes.length; k++) expect(probes[k]! - probes[k - 1]!).toBe(PROBE_EVERY + 1);
+  it('on a steady link ends up trying the slower mode only every PROBE_EVERY windows', () => {
+    const runs = runsBetween(drive(600, 300, 120), false); // raw stays faster
+    expect(runs.slice(5, -1).every((r) => r === PROBE_EVERY)).toBe(true);
+    expect(runs.length).toBeLessThan(5 + 600 / PROBE_EVERY); // not one every few windows
+  });
+
+  it('soon corrects a first measurement that was far off (the receiver was busy planning)', () => {
+    let t = 0;
+    const g = new CompressionGovernor(() => t);
+    const modes: boolean[] = [];
+    for (let i = 0; i < 40; i++) {
+      modes.push(g.compressing);
+      // Raw is faster (100 ms against 150), but its first window took 400 ms.
+      t += g.compressing ? 150 : i === 1 ? 400 : 100;
+      g.sent(WINDOW);
+    }
+    expect(modes.slice(0, 2)).toEqual([true, false]);
+    expect(modes.indexOf(false, 2)).toBe(2 + FIRST_PROBE); // the first try of raw again
+    expect(modes.slice(2 + FIRST_PROBE).filter((m) => m).length).toBeLessThanOrEqual(4); // raw from then on, but for tries
   });
 
   it('tries the other mode at once when the chosen one slows below it', () => {
@@ -58,13 +96,15 @@ describe('CompressionGovernor (--compress auto)', () => {
     const g = new CompressionGovernor(() => t);
     const window = (ms: number) => {
       const was = g.compressing;
-      t += ms;
+      t += g.compressing ? 300 : ms; // compressed: slow
       g.sent(WINDOW);
       return was;
     };
-    window(300); // compressed: slow
-    window(100); // raw: faster, chosen
-    for (let i = 0; i < 5; i++) expect(window(100)).toBe(false);
+    // Raw is chosen; past the first tries of compression, they are PROBE_EVERY windows apart.
+    for (let i = 0; i < 200; i++) window(100);
+    while (g.compressing) window(100);
+    expect(window(100)).toBe(false);
+    expect(g.compressing).toBe(false);
     window(400); // raw got slower than compression was: the link changed
     expect(g.compressing).toBe(true); // so compression is tried again right away
   });
