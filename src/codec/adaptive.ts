@@ -4,19 +4,24 @@ export const WINDOW = 32 * 1024 * 1024;
 export const PROBE_EVERY = 64;
 /** Windows before the first such try; the wait doubles after each try, up to PROBE_EVERY. */
 export const FIRST_PROBE = 2;
+/**
+ * How much faster compressed data must leave to be preferred. Where both modes go alike (the
+ * receiver's disk is the limit, say), compressing only takes CPU from both ends.
+ */
+export const COMPRESS_MARGIN = 1.1;
 
 /**
  * `--compress auto`: compression pays where the link is slower than the compressor, and costs
  * time where it is not (a fast LAN, two busy ends). Neither is known in advance, so the sender
  * measures it: the rate at which source data goes out (backpressure included) with compression
- * and without, over windows of WINDOW bytes, and keeps the faster. A window in the slower mode
- * costs time, so the other mode is tried again only when a window of the chosen one went slower
- * than the other mode last did (the link or the load changed), or after a number of windows:
- * FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows share the ends with the
- * receiver's planning and the start of its disk flushes, so one measurement of each mode there
- * can be far off; a try's measurement replaces the one it questions instead of being averaged
- * with it. The first window is compressed, so a small transfer (a nightly update) is always
- * compressed.
+ * and without, over windows of WINDOW bytes, and keeps compression only where it is clearly the
+ * faster (COMPRESS_MARGIN). A window in the slower mode costs time, so the other mode is tried
+ * again only when a window of the chosen one went so slow that the other, as last measured, would
+ * win (the link or the load changed), or after a number of windows: FIRST_PROBE at first,
+ * doubling to PROBE_EVERY. The first windows share the ends with the receiver's planning and
+ * the start of its disk flushes, so one measurement of each mode there can be far off; a try's
+ * measurement replaces the one it questions instead of being averaged with it. The first window
+ * is compressed, so a small transfer (a nightly update) is always compressed.
  */
 export class CompressionGovernor {
   compressing = true;
@@ -38,7 +43,6 @@ export class CompressionGovernor {
     const t = this.now();
     const rate = this.windowBytes / Math.max(t - this.windowStart, 1e-3);
     const mode = this.compressing ? 'on' : 'off';
-    const other = this.compressing ? 'off' : 'on';
     const old = this.rate[mode];
     this.rate[mode] = Number.isNaN(old) || this.probing ? rate : (old + rate) / 2;
     this.probing = false;
@@ -48,9 +52,11 @@ export class CompressionGovernor {
       this.compressing = false; // measured one way, now the other
       return;
     }
-    const faster = this.rate.on >= this.rate.off;
+    const faster = this.rate.on > this.rate.off * COMPRESS_MARGIN;
     const inChosen = this.compressing === faster;
-    if (inChosen && (rate < this.rate[other] || ++this.sinceProbe >= this.probeAfter)) {
+    // This window of the chosen mode went so slow that the other mode, as last measured, would win.
+    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : rate * COMPRESS_MARGIN < this.rate.on;
+    if (inChosen && (doubt || ++this.sinceProbe >= this.probeAfter)) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);
       this.probing = true;

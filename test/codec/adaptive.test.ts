@@ -70,6 +70,13 @@ describe('CompressionGovernor (--compress auto)', () => {
     expect(runsBetween(modes, false)).toEqual(expectedRuns(200 - 1));
   });
 
+  it('sends raw where both modes go alike, or compression is not clearly faster (the disk is the limit)', () => {
+    for (const msRaw of [100, 105]) {
+      const modes = drive(100, 100, msRaw);
+      expect(modes.slice(2).filter((m) => m).length).toBeLessThanOrEqual(6); // tries only
+    }
+  });
+
   it('on a steady link ends up trying the slower mode only every PROBE_EVERY windows', () => {
     const runs = runsBetween(drive(600, 300, 120), false); // raw stays faster
     expect(runs.slice(5, -1).every((r) => r === PROBE_EVERY)).toBe(true);
