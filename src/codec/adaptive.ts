@@ -15,7 +15,8 @@ export const COMPRESS_MARGIN = 1.1;
  * time where it is not (a fast LAN, two busy ends). Neither is known in advance, so the sender
  * measures it: the rate at which source data goes out (backpressure included) with compression
  * and without, over windows of WINDOW bytes, and keeps compression only where it is clearly the
- * faster (COMPRESS_MARGIN). A window in the slower mode costs time, so the other mode is tried
+ * faster (COMPRESS_MARGIN) and the compressor alone outpaces raw data (the rates of windows swing
+ * with the data: JPEGs cost the compressor nothing, text a lot). A window in the slower mode costs time, so the other mode is tried
  * again only when a window of the chosen one went so slow that the other, as last measured, would
  * win (the link or the load changed), or after a number of windows: FIRST_PROBE at first,
  * doubling to PROBE_EVERY. The first windows share the ends with the receiver's planning and
@@ -31,9 +32,17 @@ export class CompressionGovernor {
   private sinceProbe = 0;
   private probeAfter = FIRST_PROBE;
   private probing = false; // this window tries the mode that was not chosen
+  private speed = Number.NaN; // source bytes/ms the compressor alone managed in its last window
+  private work = { bytes: 0, ms: 0 }; // compressor time in the current window
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.windowStart = now();
+  }
+
+  /** The compressor took `ms` for `bytes` of source data (whole chunks: deltas are always made). */
+  compressed(bytes: number, ms: number): void {
+    this.work.bytes += bytes;
+    this.work.ms += ms;
   }
 
   /** `bytes` of source data have been handed to the streams. */
@@ -46,16 +55,21 @@ export class CompressionGovernor {
     const old = this.rate[mode];
     this.rate[mode] = Number.isNaN(old) || this.probing ? rate : (old + rate) / 2;
     this.probing = false;
+    if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
+    this.work = { bytes: 0, ms: 0 };
     this.windowBytes = 0;
     this.windowStart = t;
     if (Number.isNaN(this.rate.off)) {
       this.compressing = false; // measured one way, now the other
       return;
     }
-    const faster = this.rate.on > this.rate.off * COMPRESS_MARGIN;
+    // Data cannot leave compressed faster than the compressor alone goes: where it is slower than
+    // raw data left, a compressed window that measured faster was the data or the load changing.
+    const canWin = (raw: number) => !(this.speed < raw);
+    const faster = canWin(this.rate.off) && this.rate.on > this.rate.off * COMPRESS_MARGIN;
     const inChosen = this.compressing === faster;
     // This window of the chosen mode went so slow that the other mode, as last measured, would win.
-    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : rate * COMPRESS_MARGIN < this.rate.on;
+    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : canWin(rate) && rate * COMPRESS_MARGIN < this.rate.on;
     if (inChosen && (doubt || ++this.sinceProbe >= this.probeAfter)) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);

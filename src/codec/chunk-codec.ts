@@ -36,7 +36,12 @@ export class ChunkEncoder {
       // A small edit: its delta is a fraction of what compressing the whole chunk could give.
       if (delta && ops.length <= data.length * CLEAR_DELTA) return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, delta]) };
     }
-    const plain = this.governor?.compressing === false ? null : this.compress(data);
+    let plain: Buffer | null = null;
+    if (this.governor?.compressing !== false) {
+      const t = performance.now();
+      plain = this.compress(data);
+      this.governor?.compressed(data.length, performance.now() - t);
+    }
     const best = plain && plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD as number, payload: plain } : { encoding: ENC.RAW as number, payload: data };
     if (delta && delta.length + base!.hash.length < best.payload.length) {
       return { encoding: ENC.DELTA, payload: Buffer.concat([base!.hash, delta]) };

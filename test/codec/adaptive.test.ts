@@ -77,6 +77,23 @@ describe('CompressionGovernor (--compress auto)', () => {
     }
   });
 
+  it('keeps raw where the compressor alone is slower than raw data leaves, whatever compressed windows measured', () => {
+    const run = (compressorMs: number) => {
+      let t = 0;
+      const g = new CompressionGovernor(() => t);
+      const modes: boolean[] = [];
+      for (let i = 0; i < 100; i++) {
+        modes.push(g.compressing);
+        if (g.compressing) g.compressed(WINDOW, compressorMs);
+        t += g.compressing ? 80 : 100; // compressed windows look faster (other data, a quieter moment)
+        g.sent(WINDOW);
+      }
+      return modes.slice(2).filter((m) => m).length;
+    };
+    expect(run(150)).toBeLessThanOrEqual(6); // the compressor needs 150 ms a window: raw, but for tries
+    expect(run(20)).toBeGreaterThanOrEqual(90); // it keeps up: the faster windows count
+  });
+
   it('on a steady link ends up trying the slower mode only every PROBE_EVERY windows', () => {
     const runs = runsBetween(drive(600, 300, 120), false); // raw stays faster
     expect(runs.slice(5, -1).every((r) => r === PROBE_EVERY)).toBe(true);
