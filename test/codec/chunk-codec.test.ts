@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
+import { CompressionGovernor } from '../../src/codec/adaptive.js';
 import { ChunkEncoder, decodeChunkPayload, type Compression } from '../../src/codec/chunk-codec.js';
 import { signature } from '../../src/codec/delta.js';
 import { ENC } from '../../src/protocol/messages.js';
@@ -24,6 +25,20 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(t.encoding).toBe(ENC.ZSTD);
     expect(t.size).toBeLessThan(text.length / 5);
     expect(roundTrip({ kind: 'auto' }, noise)).toEqual({ encoding: ENC.RAW, size: noise.length });
+  });
+
+  it('auto tells its governor how long the compressor took for each whole chunk it tried', () => {
+    const governor = new CompressionGovernor();
+    const calls: [number, number][] = [];
+    governor.compressed = (bytes, ms) => calls.push([bytes, ms]);
+    const enc = new ChunkEncoder({ kind: 'auto' }, governor);
+    enc.encode(text);
+    enc.encode(noise);
+    expect(calls.map(([bytes]) => bytes)).toEqual([text.length, noise.length]);
+    expect(calls.every(([, ms]) => ms >= 0)).toBe(true);
+    governor.compressing = false; // raw chosen: no whole chunk is compressed, so none is timed
+    enc.encode(text);
+    expect(calls.length).toBe(2);
   });
 
   it('none never compresses; an explicit level compresses harder', () => {
