@@ -16,13 +16,14 @@ export const COMPRESS_MARGIN = 1.1;
  * measures it: the rate at which source data goes out (backpressure included) with compression
  * and without, over windows of WINDOW bytes, and keeps compression only where it is clearly the
  * faster (COMPRESS_MARGIN) and the compressor alone outpaces raw data (the rates of windows swing
- * with the data: JPEGs cost the compressor nothing, text a lot). A window in the slower mode costs time, so the other mode is tried
- * again only when a window of the chosen one went so slow that the other, as last measured, would
- * win (the link or the load changed), or after a number of windows: FIRST_PROBE at first,
- * doubling to PROBE_EVERY. The first windows share the ends with the receiver's planning and
- * the start of its disk flushes, so one measurement of each mode there can be far off; a try's
- * measurement replaces the one it questions instead of being averaged with it. The first window
- * is compressed, so a small transfer (a nightly update) is always compressed.
+ * with the data: JPEGs cost the compressor nothing, text a lot). A window in the slower mode
+ * costs time, so the other mode is tried again only when a window of the chosen one went so slow
+ * that the other, as last measured, would win (the link or the load changed), or after a number
+ * of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows share the ends
+ * with the receiver's planning and the start of its disk flushes, so one measurement of each mode
+ * there can be far off; a try's measurement replaces the one it questions instead of being
+ * averaged with it. The first window is compressed, so a small transfer (a nightly update) is
+ * always compressed.
  */
 export class CompressionGovernor {
   compressing = true;
