@@ -6,7 +6,7 @@ import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { fileDigest } from '../manifest/codec.js';
-import { parentOf, type Entry } from '../manifest/entry.js';
+import { entryIdentity, parentOf, sameMtime, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
@@ -85,7 +85,11 @@ class ReceiverRun {
   private readonly awaitingLists = new Set<number>(); // changed files whose chunk lists were asked for
   private unplannedLists = 0; // lists received but not yet planned
   private needLists: number[] = [];
+  private manifestDone = false; // every entry of the source is known
   private manifestPlanned = false;
+  private byContent: Map<string, Entry[]> | null = null; // destination files by digest (see moveIn)
+  private readonly moving: number[] = []; // changed files that may take over a deleted file (see moveIn)
+  private readonly movedFrom = new Set<string>();
   private wantEnded = false;
   private sourceHadErrors = false;
 
@@ -295,7 +299,6 @@ class ReceiverRun {
   }
 
   private async receive(): Promise<void> {
-    let manifestDone = false;
     let sendEnded = false;
     let sendEnds = 0;
     let sendEndsExpected = -1;
@@ -304,19 +307,20 @@ class ReceiverRun {
       if (!f) throw new DsyncError('CONN_LOST', `connection to ${this.peer.label} closed before the transfer finished`);
       switch (f.type) {
         case MSG.ENTRIES: {
-          if (manifestDone) throw new DsyncError('PROTOCOL', 'manifest entries after the end of the manifest');
+          if (this.manifestDone) throw new DsyncError('PROTOCOL', 'manifest entries after the end of the manifest');
           const batch = decodeEntries(f.payload, this.params);
           for (const e of batch) this.accept(e);
           this.chain(() => this.planPending());
           break;
         }
         case MSG.MANIFEST_END:
-          if (manifestDone) throw new DsyncError('PROTOCOL', 'duplicate end of manifest');
-          manifestDone = true;
+          if (this.manifestDone) throw new DsyncError('PROTOCOL', 'duplicate end of manifest');
+          this.manifestDone = true;
           this.sourceHadErrors = decodeManifestEnd(f.payload).sourceHadErrors;
           if (!this.singleFile && this.entries.length === 0) throw new DsyncError('PROTOCOL', 'empty manifest');
           this.chain(async () => {
             await this.planPending();
+            await this.moveIn();
             this.manifestPlanned = true;
             await this.maybeEndWants();
           });
@@ -337,6 +341,10 @@ class ReceiverRun {
                 this.countDry(e);
                 continue;
               }
+              if (this.mayMove(e)) {
+                this.moving.push(index);
+                continue;
+              }
               const { file, local, localBytes } = this.stage(index, e);
               // A frame's worth of wants goes out at once, so the sender works while this side
               // plans the next file (signatures of delta bases take a while) and copies what it
@@ -347,6 +355,7 @@ class ReceiverRun {
               }
               this.copyLater(e, file, local, localBytes);
             }
+            if (this.manifestDone) await this.moveIn();
             await this.flushWant();
             this.unplannedLists -= lists.length;
             await this.maybeEndWants();
@@ -374,7 +383,7 @@ class ReceiverRun {
           }
           sendEndsExpected = (streams as number) + 1;
           if (++sendEnds < sendEndsExpected) break;
-          if (sendEnds > sendEndsExpected || !manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer out of place');
+          if (sendEnds > sendEndsExpected || !this.manifestDone) throw new DsyncError('PROTOCOL', 'end of transfer out of place');
           await this.planning;
           this.stats.sourceRead = Number(end.sourceRead) || 0;
           // Every want sent before WANT_END is answered; only chunks asked for again (damaged in
@@ -482,17 +491,71 @@ class ReceiverRun {
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
   private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[]; localBytes: number } {
     try {
-      const digest = fileDigest(e).toString('hex');
-      const copy = this.stagedNames.get(digest) ?? 0;
-      this.stagedNames.set(digest, copy + 1);
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
-      const { file, want, local, localBytes } = this.assembly.addFile(e, this.state.stagedPath(digest, copy), old);
+      const { file, want, local, localBytes } = this.assembly.addFile(e, this.stagedName(e), old);
       this.staged.set(idx, file);
       this.wantChunks(want, want.length ? this.baseFinder(e) : null);
       return { file, local, localBytes };
     } catch (err) {
       throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
     }
+  }
+
+  /** A name in staging of its own for a file's new content (named by it, see StateDir). */
+  private stagedName(e: Entry): string {
+    const digest = fileDigest(e).toString('hex');
+    const copy = this.stagedNames.get(digest) ?? 0;
+    this.stagedNames.set(digest, copy + 1);
+    return this.state.stagedPath(digest, copy);
+  }
+
+  /**
+   * Whether a new or changed file has the content of a destination file elsewhere that --delete
+   * may remove (a file moved or renamed at the source). Which one is decided once the whole
+   * manifest is known (see moveIn).
+   */
+  private mayMove(e: Entry): boolean {
+    if (!this.opts.deleteExtra || this.singleFile || this.versions) return false;
+    if (!this.byContent) {
+      this.byContent = new Map();
+      for (const d of this.dest.values()) {
+        if (d.type !== 'file' || !d.stat || !d.chunks) continue;
+        const k = fileDigest(d).toString('latin1');
+        const same = this.byContent.get(k);
+        if (same) same.push(d);
+        else this.byContent.set(k, [d]);
+      }
+    }
+    return this.byContent.has(fileDigest(e).toString('latin1'));
+  }
+
+  /**
+   * Files that may take over a destination file --delete removes (see mayMove) get that file
+   * itself, as a new name (Assembly.linkWhole): a moved file then costs no copy however large,
+   * and no new inode. Only a file of the same mode and mtime that the source no longer lists
+   * qualifies, each one once; every other file is staged and copied as usual.
+   */
+  private async moveIn(): Promise<void> {
+    const files = this.moving.splice(0);
+    await Promise.all(
+      files.map(async (idx) => {
+        const e = this.entries[idx]!;
+        const same = this.sourceHadErrors ? [] : this.byContent!.get(fileDigest(e).toString('latin1'))!;
+        const from = same.find((d) => !this.seen.has(d.path) && !this.movedFrom.has(d.path) && d.mode === e.mode && sameMtime(d.mtimeNs, e.mtimeNs));
+        if (from) {
+          this.movedFrom.add(from.path);
+          let file: StagedFile | null;
+          try {
+            file = await this.assembly.linkWhole(e, this.stagedName(e), path.join(this.root, from.path), entryIdentity(from));
+          } catch (err) {
+            throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
+          }
+          if (file) return void this.staged.set(idx, file);
+        }
+        const { file, local, localBytes } = this.stage(idx, e);
+        this.copyLater(e, file, local, localBytes);
+      }),
+    );
   }
 
   /** Queue wants for chunks of a file, each with a delta base where one is worth it. */

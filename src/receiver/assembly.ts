@@ -125,11 +125,47 @@ export class Assembly {
         this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        await fsp.truncate(staged, entry.size);
+        // Another name of a destination file (an interrupted run's linkWhole) is never written through.
+        if ((await fsp.lstat(staged)).nlink > 1) {
+          await fsp.unlink(staged);
+          this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+        } else {
+          await fsp.truncate(staged, entry.size);
+        }
       }
     }, localBytes >= LARGE_COPY);
     file.created.catch(() => {}); // awaited where the file is first written
     return { file, want, local, localBytes };
+  }
+
+  /**
+   * Stage `entry` as another name of `from`, a destination file with the same content, mode and
+   * mtime that this run deletes (a file moved at the source): no inode to allocate, no byte to
+   * copy. Null, with nothing left behind, if `from` has other names (the move must not make two
+   * paths share one file), is not ours, is no longer what its scan saw, or cannot be linked
+   * (staging on another filesystem): the caller then copies it like any other file.
+   */
+  async linkWhole(entry: Entry, staged: string, from: string, identity: string): Promise<StagedFile | null> {
+    await this.prepare?.();
+    let before: BigIntStats;
+    try {
+      before = await fsp.lstat(from, { bigint: true });
+      if (before.nlink !== 1n || before.uid !== BigInt(process.getuid?.() ?? before.uid) || statIdentity(before) !== identity) return null;
+      await fsp.link(from, staged);
+    } catch {
+      return null;
+    }
+    // The link moved its ctime; a write between the check and the link would have moved mtime.
+    const after = await fsp.lstat(staged, { bigint: true }).catch(() => null);
+    if (!after || after.ino !== before.ino || after.nlink !== 2n || after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
+      await fsp.unlink(staged).catch(() => {});
+      return null;
+    }
+    const c = entry.chunks!;
+    this.stats.chunksTotal += c.count;
+    this.stats.chunksLocal += c.count;
+    this.stats.bytesLocal += entry.size;
+    return { entry, staged, remaining: 0, state: 'ready', created: Promise.resolve(), inPlace: null };
   }
 
   /**

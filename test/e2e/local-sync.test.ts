@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events, runCli, scratch, summary } from '../helpers/cli.js';
@@ -154,6 +154,46 @@ describe('local sync: edge cases', () => {
     expect(existsSync(path.join(dst, 'extra'))).toBe(true);
     expect((await cli('sync', src, dst, '--delete')).code).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
+  });
+
+  it('a file moved at the source becomes a new name of the deleted one (with --delete only)', async () => {
+    const src = path.join(s.dir, 'mv-src');
+    const dst = path.join(s.dir, 'mv-dst');
+    mkdirSync(path.join(src, 'a'), { recursive: true });
+    const big = Buffer.alloc(3_000_000);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    writeFileSync(path.join(src, 'a', 'big'), big);
+    writeFileSync(path.join(src, 'a', 'shared'), 'has another name in the destination');
+    writeFileSync(path.join(src, 'a', 'copied'), 'kept at its old place too');
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    linkSync(path.join(dst, 'a', 'shared'), path.join(s.dir, 'mv-other-name'));
+    const ino = (rel: string) => statSync(path.join(dst, rel)).ino;
+    const before = { big: ino('a/big'), shared: ino('a/shared'), copied: ino('a/copied') };
+    renameSync(path.join(src, 'a'), path.join(src, 'b'));
+    mkdirSync(path.join(src, 'a'));
+    writeFileSync(path.join(src, 'a', 'copied'), 'kept at its old place too');
+    utimesSync(path.join(src, 'a', 'copied'), statSync(path.join(src, 'b', 'copied')).atime, statSync(path.join(src, 'b', 'copied')).mtime);
+
+    const r = await cli('sync', src, dst, '--delete', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(src, dst)).toEqual([]);
+    expect(summary(r).bytesSent).toBe(0);
+    // Moved: the very file, nothing copied. A file with another name outside the tree, or one
+    // still listed at its old place, is copied instead: no two paths come to share a file.
+    expect(ino('b/big')).toBe(before.big);
+    expect(ino('b/shared')).not.toBe(before.shared);
+    expect(readFileSync(path.join(s.dir, 'mv-other-name'), 'utf8')).toBe('has another name in the destination');
+    expect(ino('a/copied')).toBe(before.copied);
+    expect(ino('b/copied')).not.toBe(before.copied);
+    expect(statSync(path.join(dst, 'b', 'big')).nlink).toBe(1);
+
+    // Without --delete the old file stays, so the new path gets a copy of its own.
+    renameSync(path.join(src, 'b'), path.join(src, 'c'));
+    const kept = await cli('sync', src, dst);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(ino('c/big')).not.toBe(ino('b/big'));
+    expect(readFileSync(path.join(dst, 'c', 'big')).equals(big)).toBe(true);
+    expect(statSync(path.join(dst, 'b', 'big')).nlink).toBe(1);
   });
 
   it('copies a single file into a directory or onto a new name', async () => {

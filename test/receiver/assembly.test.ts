@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -186,6 +186,24 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(file.state).toBe('failed');
     assembly.close();
     expect(existsSync(staged)).toBe(false);
+  });
+
+  it('never writes through a staged name that is another name of a destination file', async () => {
+    // What an interrupted run's move (linkWhole) leaves in staging: a second name of a file the
+    // destination still has. A later run staging other content under that name must not write it.
+    const dir = tmp();
+    const { old, oldFile, index } = oldVersion(dir, 'old.bin', 64 * KiB, 5, 16 * KiB);
+    const staged = path.join(dir, 'staged');
+    linkSync(oldFile, staged);
+    const next = noise(64 * KiB, 6);
+    const assembly = new Assembly(index, emptyStats());
+    const { file, want } = assembly.addFile(entryOf('next.bin', next, 16 * KiB), staged);
+    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    expect(readFileSync(oldFile).equals(old)).toBe(true);
+    expect(readFileSync(staged).equals(next)).toBe(true);
+    expect(statSync(staged).ino).not.toBe(statSync(oldFile).ino);
   });
 
   it('finishes an empty file at once', async () => {
