@@ -10,8 +10,13 @@ export type Compression = { kind: 'none' } | { kind: 'auto' } | { kind: 'level';
 const AUTO_LEVEL = 3;
 /** Below this saving a compressed chunk is not worth the receiver's CPU: send it raw. */
 const MIN_SAVING = 0.97;
-/** Delta ops this small (a share of the chunk) beat any compression of the whole chunk. */
-const CLEAR_DELTA = 1 / 16;
+/**
+ * Delta ops under this share of the chunk are sent (compressed) without compressing the whole
+ * chunk too: they hold the chunk's new bytes in order plus a few bytes per run of old blocks, so
+ * they compress to less than the whole chunk would. Above it little matched, and the whole chunk
+ * is compressed instead.
+ */
+const DELTA_WORTH = 0.9;
 
 export class ChunkEncoder {
   private readonly cctx = new zstd.CCtx();
@@ -27,29 +32,20 @@ export class ChunkEncoder {
 
   /**
    * Encode one chunk; returns the encoding used and the bytes to send. With the signature of an
-   * old chunk the receiver holds (`base`), a delta against it is sent when that is smaller
-   * (always tried: a delta saves far more than it costs).
+   * old chunk the receiver holds (`base`), a delta against it is sent when enough of the old
+   * chunk is found in it (always tried: a delta saves far more than it costs).
    */
   encode(data: Buffer, base?: { hash: Buffer; sig: Buffer }): { encoding: number; payload: Buffer } {
     if (this.mode.kind === 'none' || data.length < 64) return { encoding: ENC.RAW, payload: data };
-    let delta: Buffer | null = null;
     if (base) {
       const ops = makeDelta(data, base.sig);
-      delta = this.compress(ops);
-      // A small edit: its delta is a fraction of what compressing the whole chunk could give.
-      if (delta && ops.length <= data.length * CLEAR_DELTA) return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, delta]) };
+      if (ops.length < data.length * DELTA_WORTH) return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, this.compress(ops)]) };
     }
-    let plain: Buffer | null = null;
-    if (this.governor?.compressing !== false) {
-      const t = performance.now();
-      plain = this.compress(data);
-      this.governor?.compressed(data.length, performance.now() - t);
-    }
-    const best = plain && plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD as number, payload: plain } : { encoding: ENC.RAW as number, payload: data };
-    if (delta && delta.length + base!.hash.length < best.payload.length) {
-      return { encoding: ENC.DELTA, payload: Buffer.concat([base!.hash, delta]) };
-    }
-    return best;
+    if (this.governor?.compressing === false) return { encoding: ENC.RAW, payload: data };
+    const t = performance.now();
+    const plain = this.compress(data);
+    this.governor?.compressed(data.length, performance.now() - t);
+    return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: plain } : { encoding: ENC.RAW, payload: data };
   }
 
   /** `bytes` of source data were handed to the streams (auto measures how fast they leave). */
@@ -57,7 +53,7 @@ export class ChunkEncoder {
     this.governor?.sent(bytes);
   }
 
-  private compress(data: Buffer): Buffer | null {
+  private compress(data: Buffer): Buffer {
     const level = this.mode.kind === 'level' ? this.mode.level : AUTO_LEVEL;
     const bound = zstd.compressBound(data.length);
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(bound);

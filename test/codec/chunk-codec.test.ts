@@ -57,6 +57,27 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(roundTrip({ kind: 'none' }, edited, old).encoding).toBe(ENC.RAW);
   });
 
+  it('a chunk is compressed once: as a delta where much of its base is in it, else whole', () => {
+    const governor = new CompressionGovernor();
+    const whole: number[] = [];
+    governor.compressed = (bytes) => whole.push(bytes);
+    const enc = new ChunkEncoder({ kind: 'auto' }, governor);
+    const plainSize = roundTrip({ kind: 'auto' }, text).size;
+    // Half of it rewritten: the delta carries the new half, about half of what the whole would take.
+    const half = Buffer.concat([text.subarray(0, 32 * 1024), Buffer.from(text.subarray(32 * 1024).toString('latin1').replace(/cat/g, 'dog'), 'latin1')]);
+    const base = { hash: sha256(text), sig: signature(text) };
+    const d = enc.encode(half, base);
+    expect(d.encoding).toBe(ENC.DELTA);
+    expect(d.payload.length).toBeLessThan(plainSize * 0.7);
+    expect(decodeChunkPayload({ hash: sha256(half), encoding: d.encoding, rawLength: half.length, data: Buffer.from(d.payload) }, () => text).equals(half)).toBe(true);
+    expect(whole).toEqual([]);
+    // Nothing of the base in it: compressed whole, and only that.
+    const other = Buffer.from(text.toString('latin1').replace(/train/g, 'valid'), 'latin1');
+    const p = enc.encode(other, { hash: sha256(noise), sig: signature(noise) });
+    expect(p.encoding).toBe(ENC.ZSTD);
+    expect(whole).toEqual([other.length]);
+  });
+
   it('any mode round-trips any bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 70_000 }), fc.constantFrom<Compression>({ kind: 'auto' }, { kind: 'none' }, { kind: 'level', level: 7 }), (bytes, mode) => {
