@@ -120,15 +120,16 @@ export class Assembly {
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name, or the copy of an old version just made, keeps what it already holds
       // (no O_TRUNC), cut to the size it must have.
+      // The descriptor that created it writes it too: one open a file, not two.
+      const create = async () => this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
       try {
-        // The descriptor that created it writes it too: one open a file, not two.
-        this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+        await create();
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         // Another name of a destination file (an interrupted run's linkWhole) is never written through.
         if ((await fsp.lstat(staged)).nlink > 1) {
           await fsp.unlink(staged);
-          this.writes.adopt(staged, await openFd(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+          await create();
         } else {
           await fsp.truncate(staged, entry.size);
         }
