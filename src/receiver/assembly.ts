@@ -1,4 +1,4 @@
-import { constants, fchmodSync, fstatSync, futimesSync, open, promises as fsp, type BigIntStats } from 'node:fs';
+import { constants, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, open, promises as fsp, unlinkSync, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
@@ -145,21 +145,27 @@ export class Assembly {
    * copy. Null, with nothing left behind, if `from` has other names (the move must not make two
    * paths share one file), is not ours, is no longer what its scan saw, or cannot be linked
    * (staging on another filesystem): the caller then copies it like any other file.
+   * Synchronous once staging exists: three metadata calls take microseconds, and in the thread
+   * pool they would queue behind the creation of new files.
    */
   async linkWhole(entry: Entry, staged: string, from: string, identity: string): Promise<StagedFile | null> {
     await this.prepare?.();
     let before: BigIntStats;
     try {
-      before = await fsp.lstat(from, { bigint: true });
+      before = lstatSync(from, { bigint: true });
       if (before.nlink !== 1n || before.uid !== BigInt(process.getuid?.() ?? before.uid) || statIdentity(before) !== identity) return null;
-      await fsp.link(from, staged);
+      linkSync(from, staged);
     } catch {
       return null;
     }
     // The link moved its ctime; a write between the check and the link would have moved mtime.
-    const after = await fsp.lstat(staged, { bigint: true }).catch(() => null);
+    const after = lstatSync(staged, { bigint: true, throwIfNoEntry: false });
     if (!after || after.ino !== before.ino || after.nlink !== 2n || after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
-      await fsp.unlink(staged).catch(() => {});
+      try {
+        unlinkSync(staged);
+      } catch {
+        // gone already
+      }
       return null;
     }
     const c = entry.chunks!;
