@@ -59,18 +59,30 @@ export function signatureBlocks(sig: Buffer): number {
 const OP_LITERAL = 0;
 const OP_COPY = 1;
 
+const filter = new Uint32Array(65536);
+let stamps = 0;
+function nextStamp(): number {
+  if (++stamps === 0xffffffff) {
+    filter.fill(0); // after 4 billion calls: no entry may hold a stamp that is handed out again
+    stamps = 1;
+  }
+  return stamps;
+}
+
 /** Ops that rebuild `data` from the base described by `sig`: literals and runs of base blocks. */
 export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
   const blocks = signatureBlocks(sig);
   const strongs = new Uint32Array(blocks);
   const byWeak = new Map<number, number[]>();
-  // Most positions of a search match no block: a 64K-bit filter on the weak sum answers those
-  // without a map lookup.
-  const maybe = new Uint8Array(65536);
+  // Most positions of a search match no block: a 64K-entry filter on the weak sum answers those
+  // without a map lookup. One filter serves every call (a fresh one per chunk was a 64 KiB
+  // allocation to zero and collect): an entry counts only if it holds this call's stamp.
+  const stamp = nextStamp();
+  const maybe = filter;
   for (let i = 0; i < blocks; i++) {
     const w = sig.readUInt32BE(i * SIG_ENTRY);
     strongs[i] = sig.readUInt32BE(i * SIG_ENTRY + 4);
-    maybe[(w ^ (w >>> 16)) & 0xffff] = 1;
+    maybe[(w ^ (w >>> 16)) & 0xffff] = stamp;
     const list = byWeak.get(w);
     if (list) list.push(i);
     else byWeak.set(w, [i]);
@@ -120,7 +132,7 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
       fresh = false;
     }
     const weak = pack(a, b);
-    if (maybe[(weak ^ (weak >>> 16)) & 0xffff]) {
+    if (maybe[(weak ^ (weak >>> 16)) & 0xffff] === stamp) {
       const candidates = byWeak.get(weak);
       if (candidates) {
         const s = strong(data, p);
