@@ -78,11 +78,10 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
   // without a map lookup. One filter serves every call (a fresh one per chunk was a 64 KiB
   // allocation to zero and collect): an entry counts only if it holds this call's stamp.
   const stamp = nextStamp();
-  const maybe = filter;
   for (let i = 0; i < blocks; i++) {
     const w = sig.readUInt32BE(i * SIG_ENTRY);
     strongs[i] = sig.readUInt32BE(i * SIG_ENTRY + 4);
-    maybe[(w ^ (w >>> 16)) & 0xffff] = stamp;
+    filter[(w ^ (w >>> 16)) & 0xffff] = stamp;
     const list = byWeak.get(w);
     if (list) list.push(i);
     else byWeak.set(w, [i]);
@@ -132,7 +131,7 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
       fresh = false;
     }
     const weak = pack(a, b);
-    if (maybe[(weak ^ (weak >>> 16)) & 0xffff] === stamp) {
+    if (filter[(weak ^ (weak >>> 16)) & 0xffff] === stamp) {
       const candidates = byWeak.get(weak);
       if (candidates) {
         const s = strong(data, p);

@@ -159,7 +159,7 @@ class ReceiverRun {
         actions: this.actions,
         staged: this.staged,
         dest: this.dest,
-        deleteExtra: this.opts.deleteExtra && !this.singleFile && !this.sourceHadErrors,
+        deleteExtra: this.deletesExtras(),
         dryRun: this.opts.dryRun,
         tmpPath: async (idx) => {
           await this.assembly.prepare?.();
@@ -501,6 +501,14 @@ class ReceiverRun {
     }
   }
 
+  /**
+   * Whether publishing removes what the source does not list (--delete); a source with read
+   * errors is known only at the end of its manifest, and then nothing is removed.
+   */
+  private deletesExtras(): boolean {
+    return this.opts.deleteExtra && !this.singleFile && !this.sourceHadErrors;
+  }
+
   /** A name in staging of its own for a file's new content (named by it, see StateDir). */
   private stagedName(e: Entry): string {
     const digest = fileDigest(e).toString('hex');
@@ -515,7 +523,7 @@ class ReceiverRun {
    * manifest is known (see moveIn).
    */
   private mayMove(e: Entry): boolean {
-    if (!this.opts.deleteExtra || this.singleFile || this.versions) return false;
+    if (!this.deletesExtras() || this.versions) return false;
     if (!this.byContent) {
       this.byContent = new Map();
       for (const d of this.dest.values()) {
@@ -540,7 +548,7 @@ class ReceiverRun {
     await Promise.all(
       files.map(async (idx) => {
         const e = this.entries[idx]!;
-        const same = this.sourceHadErrors ? [] : this.byContent!.get(fileDigest(e).toString('latin1'))!;
+        const same = this.deletesExtras() ? this.byContent!.get(fileDigest(e).toString('latin1'))! : [];
         const from = same.find((d) => !this.seen.has(d.path) && !this.movedFrom.has(d.path) && d.mode === e.mode && sameMtime(d.mtimeNs, e.mtimeNs));
         if (from) {
           this.movedFrom.add(from.path);

@@ -1,4 +1,4 @@
-import { constants, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, open, promises as fsp, unlinkSync, type BigIntStats } from 'node:fs';
+import { constants, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, open, promises as fsp, rmSync, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
@@ -161,11 +161,7 @@ export class Assembly {
     // The link moved its ctime; a write between the check and the link would have moved mtime.
     const after = lstatSync(staged, { bigint: true, throwIfNoEntry: false });
     if (!after || after.ino !== before.ino || after.nlink !== 2n || after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
-      try {
-        unlinkSync(staged);
-      } catch {
-        // gone already
-      }
+      rmSync(staged, { force: true });
       return null;
     }
     const c = entry.chunks!;
