@@ -364,6 +364,7 @@ class ReceiverRun {
         }
         case MSG.CHUNK:
           await this.onChunk(f.payload);
+          f.release?.(); // written (synchronously) or dropped: the slab may carry the next frame
           if (sendEnded && this.assembly.outstanding === 0 && (await this.complete())) return;
           break;
         case MSG.CHUNK_MISSING: {

@@ -1,6 +1,7 @@
 import { LIMITS } from '../chunker/params.js';
 import { DsyncError } from '../errors/dsync-error.js';
 import { ByteQueue } from '../util/byte-queue.js';
+import type { SlabPool } from '../util/slab-pool.js';
 
 /**
  * Framing, sans-IO: bytes in, whole frames out, no sockets involved (so it is tested directly).
@@ -14,6 +15,15 @@ export const HEADER_LEN = 5;
 export interface Frame {
   type: number;
   payload: Buffer;
+  /** Set when the payload lies in a pooled slab: call once the payload is no longer used. */
+  release?: () => void;
+}
+
+/** Frames of `type` and at least `minLength` bytes that arrive in pieces are put together in slabs (see push). */
+export interface PooledFrames {
+  type: number;
+  slabs: SlabPool;
+  minLength: number;
 }
 
 export function frameHeader(type: number, payloadLen: number): Buffer {
@@ -31,7 +41,10 @@ export function encodeFrame(type: number, payload: Uint8Array = Buffer.alloc(0))
 export class FrameDecoder {
   private readonly bytes = new ByteQueue();
 
-  constructor(private readonly maxFrame = MAX_FRAME) {}
+  constructor(
+    private readonly maxFrame = MAX_FRAME,
+    private readonly pooled?: PooledFrames,
+  ) {}
 
   /** Bytes held that do not yet form a whole frame. */
   get pending(): number {
@@ -47,6 +60,16 @@ export class FrameDecoder {
         throw new DsyncError('PROTOCOL', `corrupt data stream: frame length ${len} out of range`);
       }
       if (this.bytes.length < 4 + len) break;
+      // A frame that spans reads must be copied to be contiguous. For bulk data (most frames:
+      // a chunk is about one read long) the copy goes into a reused slab, not a fresh buffer:
+      // V8 answers every ~64 MiB of fresh buffers with a full garbage collection.
+      const p = this.pooled;
+      if (p && 4 + len <= p.slabs.size && 4 + len >= p.minLength && !this.bytes.isContiguous(4 + len) && this.bytes.peek(HEADER_LEN)[4] === p.type) {
+        const slab = p.slabs.take();
+        const whole = this.bytes.takeInto(slab.buf, 4 + len);
+        frames.push({ type: p.type, payload: whole.subarray(HEADER_LEN), release: slab.release });
+        continue;
+      }
       const whole = this.bytes.take(4 + len);
       frames.push({ type: whole[4]!, payload: whole.subarray(HEADER_LEN) });
     }

@@ -3,6 +3,7 @@ import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { FrameDecoder, frameHeader, HEADER_LEN, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
 import type { RateLimit } from '../util/rate-limit.js';
+import { SlabPool } from '../util/slab-pool.js';
 
 /** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
 export const QUEUE_LIMIT = 4 * 1024 * 1024;
@@ -15,6 +16,15 @@ const TURN_MS = 2;
  * A data stream that takes no more for now. Only a stream past its own high-water mark emits
  * 'drain' (an SSH channel's mark is its 2 MiB window, a socket's 16 KiB), so both must hold.
  */
+/**
+ * Received chunks that span reads are put together in slabs of this size (see FrameDecoder),
+ * those of at least half of it: most chunks at the default sizes, and a slab never holds more
+ * than twice the frame it carries.
+ */
+const FRAME_SLAB = 128 * 1024 + 1024;
+/** Memory a queued frame holds, as counted against the queue's limit. */
+const held = (f: Frame): number => (f.release ? FRAME_SLAB : f.payload.length);
+
 function full(o: Writable): boolean {
   return o.writableNeedDrain && o.writableLength >= STREAM_QUEUE_LIMIT;
 }
@@ -32,7 +42,8 @@ export class Peer {
   private nextStream = 0;
   private controlEnded = false;
   private readonly queue: Frame[] = [];
-  private queued = 0; // payload bytes in `queue`
+  private queued = 0; // bytes held by `queue`
+  private readonly slabs = new SlabPool(FRAME_SLAB, 16);
   private inputEnded = false;
   private inputError: Error | null = null;
   private abortError: Error | null = null;
@@ -63,7 +74,7 @@ export class Peer {
    * `eofIsLoss` is false (the sending side: its data streams carry nothing towards it).
    */
   private listen(input: Readable, eofIsLoss: boolean, stream = -1): void {
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder(undefined, { type: MSG.CHUNK, slabs: this.slabs, minLength: FRAME_SLAB / 2 });
     this.decoders.push(decoder);
     this.inputs.push(input);
     input.on('data', (chunk: Buffer) => {
@@ -72,7 +83,7 @@ export class Peer {
       try {
         for (const f of decoder.push(chunk)) {
           this.queue.push(f);
-          this.queued += f.payload.length;
+          this.queued += held(f);
         }
       } catch (err) {
         this.inputError = err as DsyncError;
@@ -269,7 +280,7 @@ export class Peer {
       if (this.abortError) throw this.abortError;
       const f = this.queue.shift();
       if (f) {
-        this.queued -= f.payload.length;
+        this.queued -= held(f);
         if (this.queued <= QUEUE_LIMIT && !this.inputError) for (const i of this.inputs) if (i.isPaused()) i.resume();
         if (f.type === MSG.ERROR) throw decodeError(f.payload);
         if (f.type === MSG.EVENT) {

@@ -37,6 +37,18 @@ export class ByteQueue {
     return out;
   }
 
+  /** Whether the first `n` bytes lie in one piece, so that take(n) copies nothing. */
+  isContiguous(n: number): boolean {
+    return this.parts[0]!.length >= n;
+  }
+
+  /** Remove the first `n` bytes, copied into `dst` (n <= length, n <= dst.length). */
+  takeInto(dst: Buffer, n: number): Buffer {
+    let at = 0;
+    for (const piece of this.takeParts(n)) at += piece.copy(dst, at);
+    return dst.subarray(0, n);
+  }
+
   /** Remove the first `n` bytes and return them contiguous (copied only if they span pieces). */
   take(n: number): Buffer {
     const parts = this.takeParts(n);

@@ -5,29 +5,71 @@ import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
 import { parseHello } from '../../src/protocol/hello.js';
 import { parseOffer } from '../../src/engine/data-plane.js';
+import { SlabPool } from '../../src/util/slab-pool.js';
 
 describe('frame decoder (sans-IO)', () => {
-  it('yields the same frames however the byte stream is split', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 2000 })), { maxLength: 20 }),
-        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 }),
-        (frames, splits) => {
-          const bytes = Buffer.concat(frames.map(([t, p]) => encodeFrame(t, p)));
-          const dec = new FrameDecoder();
-          const out: [number, Buffer][] = [];
-          let pos = 0;
-          let i = 0;
-          while (pos < bytes.length) {
-            const n = splits[i++ % splits.length]!;
-            for (const f of dec.push(bytes.subarray(pos, pos + n))) out.push([f.type, Buffer.from(f.payload)]);
-            pos += n;
-          }
-          expect(out.map(([t, p]) => [t, p.toString('hex')])).toEqual(frames.map(([t, p]) => [t, Buffer.from(p).toString('hex')]));
-          expect(dec.pending).toBe(0);
-        },
-      ),
-    );
+  // Pooled: frames of type 7 from 100 to 1500 bytes that span pieces are put together in slabs,
+  // each released as soon as its payload was read, so later frames reuse them.
+  const decoders: [string, () => FrameDecoder][] = [
+    ['plain', () => new FrameDecoder()],
+    ['pooled', () => new FrameDecoder(undefined, { type: 7, slabs: new SlabPool(1500, 2), minLength: 100 })],
+  ];
+  for (const [name, make] of decoders) {
+    it(`yields the same frames however the byte stream is split (${name})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.oneof(fc.constant(7), fc.integer({ min: 0, max: 255 })), fc.uint8Array({ maxLength: 2000 })), { maxLength: 20 }),
+          fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 }),
+          (frames, splits) => {
+            const bytes = Buffer.concat(frames.map(([t, p]) => encodeFrame(t, p)));
+            const dec = make();
+            const out: [number, Buffer][] = [];
+            let pos = 0;
+            let i = 0;
+            while (pos < bytes.length) {
+              const n = splits[i++ % splits.length]!;
+              for (const f of dec.push(bytes.subarray(pos, pos + n))) {
+                out.push([f.type, Buffer.from(f.payload)]);
+                f.release?.();
+              }
+              pos += n;
+            }
+            expect(out.map(([t, p]) => [t, p.toString('hex')])).toEqual(frames.map(([t, p]) => [t, Buffer.from(p).toString('hex')]));
+            expect(dec.pending).toBe(0);
+          },
+        ),
+      );
+    });
+  }
+
+  it('puts a chunk that spans reads together in a slab, reused once released', () => {
+    const slabs = new SlabPool(1024, 2);
+    const dec = new FrameDecoder(undefined, { type: 7, slabs, minLength: 512 });
+    const split = (f: Buffer) => [f.subarray(0, 300), f.subarray(300)];
+    const [a1, a2] = split(encodeFrame(7, Buffer.alloc(600, 1)));
+    expect(dec.push(a1!)).toEqual([]);
+    const [a] = dec.push(a2!);
+    expect(a!.payload).toEqual(Buffer.alloc(600, 1));
+    expect(a!.release).toBeTypeOf('function');
+    const slab = a!.payload.buffer;
+    // Still held: the next one gets another slab, and the first payload is left alone.
+    const [b1, b2] = split(encodeFrame(7, Buffer.alloc(600, 2)));
+    dec.push(b1!);
+    const [b] = dec.push(b2!);
+    expect(b!.payload.buffer).not.toBe(slab);
+    expect(a!.payload).toEqual(Buffer.alloc(600, 1));
+    a!.release!();
+    const [c1, c2] = split(encodeFrame(7, Buffer.alloc(600, 3)));
+    dec.push(c1!);
+    const [c] = dec.push(c2!);
+    expect(c!.payload.buffer).toBe(slab);
+    expect(c!.payload).toEqual(Buffer.alloc(600, 3));
+    // Not pooled: a frame in one piece, another type, one under the minimum or over a slab.
+    for (const [type, len, pieces] of [[7, 600, 1], [8, 600, 2], [7, 100, 2], [7, 2000, 2]] as const) {
+      const f = encodeFrame(type, Buffer.alloc(len, 4));
+      const got = pieces === 1 ? dec.push(f) : [...dec.push(f.subarray(0, 50)), ...dec.push(f.subarray(50))];
+      expect(got.map((x) => [x.type, x.payload.length, x.release])).toEqual([[type, len, undefined]]);
+    }
   });
 
   it('rejects a length field out of range before buffering it', () => {
