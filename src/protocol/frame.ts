@@ -1,7 +1,6 @@
 import { LIMITS } from '../chunker/params.js';
 import { DsyncError } from '../errors/dsync-error.js';
 import { ByteQueue } from '../util/byte-queue.js';
-import type { SlabPool } from '../util/slab-pool.js';
 
 /**
  * Framing, sans-IO: bytes in, whole frames out, no sockets involved (so it is tested directly).
@@ -19,11 +18,10 @@ export interface Frame {
   release?: () => void;
 }
 
-/** Frames of `type` and at least `minLength` bytes that arrive in pieces are put together in slabs (see push). */
+/** Frames of `type` that arrive in pieces are put together in the slab `take` gives for their length, if any (see push). */
 export interface PooledFrames {
   type: number;
-  slabs: SlabPool;
-  minLength: number;
+  take(length: number): { buf: Buffer; release: () => void } | null;
 }
 
 export function frameHeader(type: number, payloadLen: number): Buffer {
@@ -63,11 +61,10 @@ export class FrameDecoder {
       // A frame that spans reads must be copied to be contiguous. For bulk data (most frames:
       // a chunk is about one read long) the copy goes into a reused slab, not a fresh buffer:
       // V8 answers every ~64 MiB of fresh buffers with a full garbage collection.
-      const p = this.pooled;
-      if (p && 4 + len <= p.slabs.size && 4 + len >= p.minLength && !this.bytes.isContiguous(4 + len) && this.bytes.peek(HEADER_LEN)[4] === p.type) {
-        const slab = p.slabs.take();
+      const slab = this.pooled && !this.bytes.isContiguous(4 + len) && this.bytes.peek(HEADER_LEN)[4] === this.pooled.type ? this.pooled.take(4 + len) : null;
+      if (slab) {
         const whole = this.bytes.takeInto(slab.buf, 4 + len);
-        frames.push({ type: p.type, payload: whole.subarray(HEADER_LEN), release: slab.release });
+        frames.push({ type: whole[4]!, payload: whole.subarray(HEADER_LEN), release: slab.release });
         continue;
       }
       const whole = this.bytes.take(4 + len);

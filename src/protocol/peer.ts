@@ -3,7 +3,7 @@ import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
 import { FrameDecoder, frameHeader, HEADER_LEN, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
 import type { RateLimit } from '../util/rate-limit.js';
-import { SlabPool } from '../util/slab-pool.js';
+import { SlabClasses } from '../util/slab-pool.js';
 
 /** Bytes a Peer may queue on its stream before a send waits; bounds the memory of a fast sender. */
 export const QUEUE_LIMIT = 4 * 1024 * 1024;
@@ -16,14 +16,8 @@ const TURN_MS = 2;
  * A data stream that takes no more for now. Only a stream past its own high-water mark emits
  * 'drain' (an SSH channel's mark is its 2 MiB window, a socket's 16 KiB), so both must hold.
  */
-/**
- * Received chunks that span reads are put together in slabs of this size (see FrameDecoder),
- * those of at least half of it: most chunks at the default sizes, and a slab never holds more
- * than twice the frame it carries.
- */
-const FRAME_SLAB = 128 * 1024 + 1024;
-/** Memory a queued frame holds, as counted against the queue's limit. */
-const held = (f: Frame): number => (f.release ? FRAME_SLAB : f.payload.length);
+/** Memory a queued frame holds, as counted against the queue's limit: a pooled one, its slab. */
+const held = (f: Frame): number => (f.release ? f.payload.buffer.byteLength : f.payload.length);
 
 function full(o: Writable): boolean {
   return o.writableNeedDrain && o.writableLength >= STREAM_QUEUE_LIMIT;
@@ -43,7 +37,9 @@ export class Peer {
   private controlEnded = false;
   private readonly queue: Frame[] = [];
   private queued = 0; // bytes held by `queue`
-  private readonly slabs = new SlabPool(FRAME_SLAB, 16);
+  // Received chunks that span reads are put together in these (see FrameDecoder): 8 KiB to
+  // 1 MiB, up to 1 MiB of free slabs kept per size.
+  private readonly slabs = new SlabClasses(16 * 1024, 1024 * 1024, 1024 * 1024);
   private inputEnded = false;
   private inputError: Error | null = null;
   private abortError: Error | null = null;
@@ -74,7 +70,7 @@ export class Peer {
    * `eofIsLoss` is false (the sending side: its data streams carry nothing towards it).
    */
   private listen(input: Readable, eofIsLoss: boolean, stream = -1): void {
-    const decoder = new FrameDecoder(undefined, { type: MSG.CHUNK, slabs: this.slabs, minLength: FRAME_SLAB / 2 });
+    const decoder = new FrameDecoder(undefined, { type: MSG.CHUNK, take: (n) => this.slabs.take(n) });
     this.decoders.push(decoder);
     this.inputs.push(input);
     input.on('data', (chunk: Buffer) => {

@@ -30,3 +30,28 @@ export class SlabPool {
     };
   }
 }
+
+/**
+ * Slabs in power-of-two sizes, for buffers of varying length: a request gets the smallest size
+ * that fits, so a slab is never more than twice what it carries. Requests under `min / 2` or over
+ * `max` get none (a small buffer is cheap to allocate, a huge one rare). Each size keeps up to
+ * `keepBytes` of free slabs.
+ */
+export class SlabClasses {
+  private readonly pools = new Map<number, SlabPool>();
+
+  constructor(
+    private readonly min: number,
+    private readonly max: number,
+    private readonly keepBytes: number,
+  ) {}
+
+  take(length: number): ReturnType<SlabPool['take']> | null {
+    if (length > this.max || length < this.min / 2) return null;
+    let size = this.min;
+    while (size < length) size *= 2;
+    let pool = this.pools.get(size);
+    if (!pool) this.pools.set(size, (pool = new SlabPool(size, Math.max(1, Math.floor(this.keepBytes / size)))));
+    return pool.take();
+  }
+}

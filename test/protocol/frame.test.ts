@@ -5,14 +5,17 @@ import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
 import { parseHello } from '../../src/protocol/hello.js';
 import { parseOffer } from '../../src/engine/data-plane.js';
-import { SlabPool } from '../../src/util/slab-pool.js';
+import { SlabClasses } from '../../src/util/slab-pool.js';
 
 describe('frame decoder (sans-IO)', () => {
-  // Pooled: frames of type 7 from 100 to 1500 bytes that span pieces are put together in slabs,
+  // Pooled: frames of type 7 from 128 to 2048 bytes that span pieces are put together in slabs,
   // each released as soon as its payload was read, so later frames reuse them.
   const decoders: [string, () => FrameDecoder][] = [
     ['plain', () => new FrameDecoder()],
-    ['pooled', () => new FrameDecoder(undefined, { type: 7, slabs: new SlabPool(1500, 2), minLength: 100 })],
+    ['pooled', () => {
+      const slabs = new SlabClasses(256, 2048, 4096);
+      return new FrameDecoder(undefined, { type: 7, take: (n) => slabs.take(n) });
+    }],
   ];
   for (const [name, make] of decoders) {
     it(`yields the same frames however the byte stream is split (${name})`, () => {
@@ -43,8 +46,8 @@ describe('frame decoder (sans-IO)', () => {
   }
 
   it('puts a chunk that spans reads together in a slab, reused once released', () => {
-    const slabs = new SlabPool(1024, 2);
-    const dec = new FrameDecoder(undefined, { type: 7, slabs, minLength: 512 });
+    const slabs = new SlabClasses(1024, 1024, 2048); // frames of 512 to 1024 bytes
+    const dec = new FrameDecoder(undefined, { type: 7, take: (n) => slabs.take(n) });
     const split = (f: Buffer) => [f.subarray(0, 300), f.subarray(300)];
     const [a1, a2] = split(encodeFrame(7, Buffer.alloc(600, 1)));
     expect(dec.push(a1!)).toEqual([]);
