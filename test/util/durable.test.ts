@@ -1,0 +1,36 @@
+import * as childProcess from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { syncFilesystem } from '../../src/util/durable.js';
+import { scratch } from '../helpers/cli.js';
+
+vi.mock('node:child_process', async (original) => {
+  const real = await original<typeof import('node:child_process')>();
+  return { ...real, spawn: vi.fn(real.spawn) };
+});
+
+const tmp = scratch('dsync-durable-');
+afterAll(() => tmp.cleanup());
+
+describe('syncFilesystem', () => {
+  it('flushes through one long-lived shell per directory', async () => {
+    const spawn = vi.mocked(childProcess.spawn);
+    const before = spawn.mock.calls.length;
+    expect(await syncFilesystem(tmp.dir)).toBe(true);
+    expect(await Promise.all([syncFilesystem(tmp.dir), syncFilesystem(tmp.dir)])).toEqual([true, true]);
+    expect(spawn.mock.calls.length - before).toBe(1);
+  });
+
+  it('reports a flush that could not be done', async () => {
+    expect(await syncFilesystem(path.join(tmp.dir, 'missing'))).toBe(false);
+  });
+
+  it('keeps the process alive while a flush is awaited, and not once it is idle', () => {
+    // Built code in a process of its own: it prints the result, then must exit by itself.
+    const durable = path.resolve('dist/src/util/durable.js');
+    const script = `const { syncFilesystem } = await import(${JSON.stringify(durable)}); console.log(await syncFilesystem(${JSON.stringify(tmp.dir)}));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(out.trim()).toBe('true');
+  });
+});
