@@ -3,7 +3,7 @@
 // record layer of --transport tcp.
 import { randomBytes } from 'node:crypto';
 import { newSessionKey, Opener, Sealer } from '../src/codec/aead.js';
-import { ChunkEncoder, decodeChunkPayload } from '../src/codec/chunk-codec.js';
+import { ChunkDecoder, ChunkEncoder } from '../src/codec/chunk-codec.js';
 import { signature } from '../src/codec/delta.js';
 import { sha256 } from '../src/chunker/chunk-file.js';
 import { ENC } from '../src/protocol/messages.js';
@@ -56,7 +56,8 @@ for (const [name, data] of [['text', textLike(TOTAL)], ['noise', randomBytes(TOT
   });
   const frames = encoded.map((e, i) => ({ hash: sha256(chunks[i]!), encoding: e.encoding, rawLength: chunks[i]!.length, data: Buffer.from(e.payload) }));
   const tDec = best(() => {
-    for (const f of frames) decodeChunkPayload(f, () => null);
+    const dec = new ChunkDecoder();
+    for (const f of frames) dec.decode(f, () => null);
   });
   const raw = frames.every((f) => f.encoding === ENC.RAW);
   const decode = raw ? 'sent raw, nothing to decode' : `decode ${(TOTAL / MiB / tDec).toFixed(0)} MiB/s`;

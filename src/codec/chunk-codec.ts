@@ -62,22 +62,30 @@ export class ChunkEncoder {
   }
 }
 
-const decompress = zstdDecompress;
-
 /**
- * Decode a received chunk into exactly `rawLength` bytes; throws on anything else. A delta needs
- * its base from `readBase` (null if the receiver no longer has it).
+ * Decodes received chunks. A whole compressed chunk is decompressed into one buffer kept from
+ * call to call (a fresh one per chunk is external memory that V8 answers with full collections),
+ * so a result holds only until the next decode.
  */
-export function decodeChunkPayload(chunk: ChunkHeader & { data: Buffer }, readBase: (hash: Buffer) => Buffer | null): Buffer {
-  if (chunk.encoding === ENC.RAW) return chunk.data;
-  if (chunk.encoding === ENC.DELTA) {
-    const base = readBase(chunk.data.subarray(0, HASH_LEN));
-    if (!base) throw new Error('delta base is gone');
-    // Ops hold at most the chunk's bytes plus a few bytes of framing per block.
-    const ops = decompress(chunk.data.subarray(HASH_LEN), chunk.rawLength * 2 + 4096);
-    return applyDelta(base, ops, chunk.rawLength);
+export class ChunkDecoder {
+  private out = Buffer.allocUnsafe(0);
+
+  /**
+   * Decode a received chunk into exactly `rawLength` bytes; throws on anything else. A delta
+   * needs its base from `readBase` (null if the receiver no longer has it).
+   */
+  decode(chunk: ChunkHeader & { data: Buffer }, readBase: (hash: Buffer) => Buffer | null): Buffer {
+    if (chunk.encoding === ENC.RAW) return chunk.data;
+    if (chunk.encoding === ENC.DELTA) {
+      const base = readBase(chunk.data.subarray(0, HASH_LEN));
+      if (!base) throw new Error('delta base is gone');
+      // Ops hold at most the chunk's bytes plus a few bytes of framing per block.
+      const ops = zstdDecompress(chunk.data.subarray(HASH_LEN), chunk.rawLength * 2 + 4096);
+      return applyDelta(base, ops, chunk.rawLength);
+    }
+    if (this.out.length < chunk.rawLength) this.out = Buffer.allocUnsafeSlow(chunk.rawLength);
+    const out = zstdDecompress(chunk.data, chunk.rawLength, this.out);
+    if (out.length !== chunk.rawLength) throw new Error('decompressed length mismatch');
+    return out;
   }
-  const out = decompress(chunk.data, chunk.rawLength);
-  if (out.length !== chunk.rawLength) throw new Error('decompressed length mismatch');
-  return out;
 }

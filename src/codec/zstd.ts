@@ -14,8 +14,8 @@ export function zstdCompress(data: Buffer, level = 3): Buffer {
   return out.subarray(0, cctx.compress(out, data, level));
 }
 
-/** Decompress into at most `max` bytes; throws if the data would need more. */
-export function zstdDecompress(data: Buffer, max: number): Buffer {
-  const out = Buffer.allocUnsafe(max);
+/** Decompress into at most `max` bytes (into `into` if given); throws if the data would need more. */
+export function zstdDecompress(data: Buffer, max: number, into?: Buffer): Buffer {
+  const out = into ? into.subarray(0, max) : Buffer.allocUnsafe(max);
   return out.subarray(0, dctx.decompress(out, data));
 }

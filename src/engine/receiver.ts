@@ -19,7 +19,7 @@ import { Journal } from '../receiver/journal.js';
 import { DestLock } from '../receiver/lock.js';
 import { StateDir } from '../receiver/state-dir.js';
 import { Versions } from '../receiver/versions.js';
-import { decodeChunkPayload } from '../codec/chunk-codec.js';
+import { ChunkDecoder } from '../codec/chunk-codec.js';
 import { BLOCK, signature } from '../codec/delta.js';
 import { emptyStats, type ItemAction, type Reporter, type RunStats } from './events.js';
 import { compileFilters, type Exclude } from './filter.js';
@@ -92,6 +92,8 @@ class ReceiverRun {
   private readonly movedFrom = new Set<string>();
   private wantEnded = false;
   private sourceHadErrors = false;
+  // Its result holds until the next chunk's decode: each chunk is written before the next is read.
+  private readonly decoder = new ChunkDecoder();
 
   constructor(
     private readonly peer: Peer,
@@ -639,7 +641,7 @@ class ReceiverRun {
     if (!this.assembly.isPending(key)) throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
     let data: Buffer | null;
     try {
-      data = decodeChunkPayload(chunk, (h) => this.assembly.readLocal(h.toString('latin1')));
+      data = this.decoder.decode(chunk, (h) => this.assembly.readLocal(h.toString('latin1')));
     } catch {
       data = null;
     }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
 import { CompressionGovernor } from '../../src/codec/adaptive.js';
-import { ChunkEncoder, decodeChunkPayload, type Compression } from '../../src/codec/chunk-codec.js';
+import { ChunkDecoder, ChunkEncoder, type Compression } from '../../src/codec/chunk-codec.js';
 import { signature } from '../../src/codec/delta.js';
 import { ENC } from '../../src/protocol/messages.js';
 
@@ -14,7 +14,7 @@ function roundTrip(mode: Compression, data: Buffer, base?: Buffer) {
   const enc = new ChunkEncoder(mode);
   const out = enc.encode(data, base ? { hash: sha256(base), sig: signature(base) } : undefined);
   const payload = Buffer.from(out.payload);
-  const back = decodeChunkPayload({ hash: sha256(data), encoding: out.encoding, rawLength: data.length, data: payload }, () => base ?? null);
+  const back = new ChunkDecoder().decode({ hash: sha256(data), encoding: out.encoding, rawLength: data.length, data: payload }, () => base ?? null);
   expect(back.equals(data)).toBe(true);
   return { encoding: out.encoding, size: payload.length };
 }
@@ -69,7 +69,7 @@ describe('chunk codec: --compress auto, none and levels', () => {
     const d = enc.encode(half, base);
     expect(d.encoding).toBe(ENC.DELTA);
     expect(d.payload.length).toBeLessThan(plainSize * 0.7);
-    expect(decodeChunkPayload({ hash: sha256(half), encoding: d.encoding, rawLength: half.length, data: Buffer.from(d.payload) }, () => text).equals(half)).toBe(true);
+    expect(new ChunkDecoder().decode({ hash: sha256(half), encoding: d.encoding, rawLength: half.length, data: Buffer.from(d.payload) }, () => text).equals(half)).toBe(true);
     expect(whole).toEqual([]);
     // Nothing of the base in it: compressed whole, and only that.
     const other = Buffer.from(text.toString('latin1').replace(/train/g, 'valid'), 'latin1');
@@ -96,7 +96,7 @@ describe('chunk codec: --compress auto, none and levels', () => {
         bad[at]! ^= x;
         let back: Buffer | null = null;
         try {
-          back = decodeChunkPayload({ hash: sha256(text), encoding: ENC.ZSTD, rawLength: text.length, data: bad }, () => null);
+          back = new ChunkDecoder().decode({ hash: sha256(text), encoding: ENC.ZSTD, rawLength: text.length, data: bad }, () => null);
         } catch {
           return; // rejected
         }
@@ -106,7 +106,26 @@ describe('chunk codec: --compress auto, none and levels', () => {
       }),
       { numRuns: 200 },
     );
-    expect(() => decodeChunkPayload({ hash: sha256(text), encoding: ENC.ZSTD, rawLength: 100, data: payload }, () => null)).toThrow();
-    expect(() => decodeChunkPayload({ hash: sha256(text), encoding: ENC.DELTA, rawLength: 100, data: Buffer.alloc(40) }, () => null)).toThrow(/base/);
+    expect(() => new ChunkDecoder().decode({ hash: sha256(text), encoding: ENC.ZSTD, rawLength: 100, data: payload }, () => null)).toThrow();
+    expect(() => new ChunkDecoder().decode({ hash: sha256(text), encoding: ENC.DELTA, rawLength: 100, data: Buffer.alloc(40) }, () => null)).toThrow(/base/);
+  });
+
+  it('one decoder decodes chunk after chunk in the buffer it keeps, bounded by each chunk\'s length', () => {
+    const dec = new ChunkDecoder();
+    const enc = new ChunkEncoder({ kind: 'level', level: 3 });
+    let kept: ArrayBufferLike | null = null;
+    for (const len of [64 * 1024, 1000, 30_000, 64 * 1024]) {
+      const data = text.subarray(0, len);
+      const out = enc.encode(data);
+      expect(out.encoding).toBe(ENC.ZSTD);
+      const back = dec.decode({ hash: sha256(data), encoding: out.encoding, rawLength: len, data: Buffer.from(out.payload) }, () => null);
+      expect(back.equals(data)).toBe(true);
+      kept ??= back.buffer;
+      expect(back.buffer).toBe(kept); // the first chunk was the largest: no new buffer since
+    }
+    // A payload that holds more than its announced length is refused, though the kept buffer
+    // would have room for it.
+    const whole = Buffer.from(enc.encode(text).payload);
+    expect(() => dec.decode({ hash: sha256(text), encoding: ENC.ZSTD, rawLength: 100, data: whole }, () => null)).toThrow();
   });
 });
