@@ -18,7 +18,10 @@ export interface Frame {
   release?: () => void;
 }
 
-/** Frames of `type` that arrive in pieces are put together in the slab `take` gives for their length, if any (see push). */
+/**
+ * Frames of `type` that arrive in pieces are put together in the slab that `take` gives for
+ * their length, if it gives one (see push).
+ */
 export interface PooledFrames {
   type: number;
   take(length: number): { buf: Buffer; release: () => void } | null;

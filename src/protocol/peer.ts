@@ -12,13 +12,13 @@ export const STREAM_QUEUE_LIMIT = 1024 * 1024;
 /** Longest run of frames handed out back to back before the event loop gets a turn (see next()). */
 const TURN_MS = 2;
 
+/** Memory a queued frame holds, as counted against the queue's limit: a pooled one, its slab. */
+const held = (f: Frame): number => (f.release ? f.payload.buffer.byteLength : f.payload.length);
+
 /**
  * A data stream that takes no more for now. Only a stream past its own high-water mark emits
  * 'drain' (an SSH channel's mark is its 2 MiB window, a socket's 16 KiB), so both must hold.
  */
-/** Memory a queued frame holds, as counted against the queue's limit: a pooled one, its slab. */
-const held = (f: Frame): number => (f.release ? f.payload.buffer.byteLength : f.payload.length);
-
 function full(o: Writable): boolean {
   return o.writableNeedDrain && o.writableLength >= STREAM_QUEUE_LIMIT;
 }
