@@ -12,22 +12,27 @@ export function syncFilesystem(dir: string): Promise<boolean> {
 }
 
 const flushers = new Map<string, Flusher>();
+/** A shell idle this long ends (one more run in the same process starts another). */
+export const FLUSHER_IDLE_MS = 10_000;
 
 /**
  * Runs `sync -f DIR` on request in one long-lived shell. Spawning `sync` from Node forks this
  * whole process each time: 5-10 ms of the main thread, about 17 times in a large push. The
- * shell is small and forks cheaply. It ends when this process does (its input closes), and is
- * unreferenced while idle so that it never keeps this process alive.
+ * shell is small and forks cheaply. It ends when this process does (its input closes) or after
+ * FLUSHER_IDLE_MS without a request, and is unreferenced while idle so that it never keeps this
+ * process alive.
  */
 class Flusher {
   private child: ChildProcess | null = null;
   private readonly waiting: ((ok: boolean) => void)[] = [];
   private output = '';
+  private idle: NodeJS.Timeout | null = null;
 
   constructor(private readonly dir: string) {}
 
   flush(): Promise<boolean> {
     const c = (this.child ??= this.start());
+    if (this.idle) clearTimeout(this.idle);
     return new Promise((resolve) => {
       if (!c.stdin?.writable) return resolve(false);
       this.waiting.push(resolve);
@@ -48,11 +53,15 @@ class Flusher {
         this.output = this.output.slice(nl + 1);
         this.waiting.shift()?.(ok);
       }
-      if (!this.waiting.length) this.busy(false);
+      if (this.waiting.length) return;
+      this.busy(false);
+      this.idle = setTimeout(() => c.stdin!.end(), FLUSHER_IDLE_MS).unref();
     });
     const gone = () => {
       // No shell (or it died): these flushes did not happen, and the next one starts a new shell.
-      if (this.child === c) this.child = null;
+      if (this.child !== c) return;
+      this.child = null;
+      this.output = '';
       for (const w of this.waiting.splice(0)) w(false);
     };
     c.on('error', gone);

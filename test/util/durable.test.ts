@@ -1,8 +1,9 @@
 import * as childProcess from 'node:child_process';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { syncFilesystem } from '../../src/util/durable.js';
+import { FLUSHER_IDLE_MS, syncFilesystem } from '../../src/util/durable.js';
 import { scratch } from '../helpers/cli.js';
 
 vi.mock('node:child_process', async (original) => {
@@ -20,6 +21,27 @@ describe('syncFilesystem', () => {
     expect(await syncFilesystem(tmp.dir)).toBe(true);
     expect(await Promise.all([syncFilesystem(tmp.dir), syncFilesystem(tmp.dir)])).toEqual([true, true]);
     expect(spawn.mock.calls.length - before).toBe(1);
+  });
+
+  it('ends an idle shell; the next flush starts another', async () => {
+    const spawn = vi.mocked(childProcess.spawn);
+    const dir = path.join(tmp.dir, 'idle');
+    mkdirSync(dir);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const before = spawn.mock.calls.length;
+      expect(await syncFilesystem(dir)).toBe(true);
+      const shell = spawn.mock.results.at(-1)!.value as childProcess.ChildProcess;
+      const closed = new Promise((resolve) => shell.once('close', resolve));
+      vi.advanceTimersByTime(FLUSHER_IDLE_MS - 1);
+      expect(shell.stdin!.writableEnded).toBe(false);
+      vi.advanceTimersByTime(1);
+      await closed;
+      expect(await syncFilesystem(dir)).toBe(true);
+      expect(spawn.mock.calls.length - before).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports a flush that could not be done', async () => {
