@@ -31,8 +31,8 @@ class Flusher {
   constructor(private readonly dir: string) {}
 
   flush(): Promise<boolean> {
-    const c = (this.child ??= this.start());
     if (this.idle) clearTimeout(this.idle);
+    const c = (this.child ??= this.start());
     return new Promise((resolve) => {
       if (!c.stdin?.writable) return resolve(false);
       this.waiting.push(resolve);
@@ -55,7 +55,10 @@ class Flusher {
       }
       if (this.waiting.length) return;
       this.busy(false);
-      this.idle = setTimeout(() => c.stdin!.end(), FLUSHER_IDLE_MS).unref();
+      this.idle = setTimeout(() => {
+        this.child = null; // the next flush starts a new shell, never waits on this ending one
+        c.stdin!.end();
+      }, FLUSHER_IDLE_MS).unref();
     });
     const gone = () => {
       // No shell (or it died): these flushes did not happen, and the next one starts a new shell.

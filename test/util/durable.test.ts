@@ -23,7 +23,7 @@ describe('syncFilesystem', () => {
     expect(spawn.mock.calls.length - before).toBe(1);
   });
 
-  it('ends an idle shell; the next flush starts another', async () => {
+  it('ends an idle shell; the next flush starts another, even while the old one is ending', async () => {
     const spawn = vi.mocked(childProcess.spawn);
     const dir = path.join(tmp.dir, 'idle');
     mkdirSync(dir);
@@ -36,8 +36,9 @@ describe('syncFilesystem', () => {
       vi.advanceTimersByTime(FLUSHER_IDLE_MS - 1);
       expect(shell.stdin!.writableEnded).toBe(false);
       vi.advanceTimersByTime(1);
-      await closed;
+      // at once, while the old shell is still ending: a new one answers
       expect(await syncFilesystem(dir)).toBe(true);
+      await closed;
       expect(spawn.mock.calls.length - before).toBe(2);
     } finally {
       vi.useRealTimers();
