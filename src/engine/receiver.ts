@@ -87,7 +87,7 @@ class ReceiverRun {
   private needLists: number[] = [];
   private manifestDone = false; // every entry of the source is known
   private manifestPlanned = false;
-  private byContent: Map<string, Entry[]> | null = null; // destination files by digest (see moveIn)
+  private bySize: Map<number, Entry[]> | null = null; // destination files by size (see sameContent)
   private readonly moving: number[] = []; // changed files that may take over a deleted file (see moveIn)
   private readonly movedFrom = new Set<string>();
   private wantEnded = false;
@@ -526,18 +526,25 @@ class ReceiverRun {
    * manifest is known (see moveIn).
    */
   private mayMove(e: Entry): boolean {
-    if (!this.deletesExtras() || this.versions) return false;
-    if (!this.byContent) {
-      this.byContent = new Map();
+    return this.deletesExtras() && !this.versions && this.sameContent(e).length > 0;
+  }
+
+  /**
+   * Destination files with the content of `e`. Only those of its size have their digest looked
+   * at: hashing the chunk list of every destination file would cost the update more than its moves.
+   */
+  private sameContent(e: Entry): Entry[] {
+    if (!this.bySize) {
+      this.bySize = new Map();
       for (const d of this.dest.values()) {
         if (d.type !== 'file' || !d.stat || !d.chunks) continue;
-        const k = fileDigest(d).toString('latin1');
-        const same = this.byContent.get(k);
+        const same = this.bySize.get(d.size);
         if (same) same.push(d);
-        else this.byContent.set(k, [d]);
+        else this.bySize.set(d.size, [d]);
       }
     }
-    return this.byContent.has(fileDigest(e).toString('latin1'));
+    const digest = fileDigest(e);
+    return (this.bySize.get(e.size) ?? []).filter((d) => fileDigest(d).equals(digest));
   }
 
   /**
@@ -551,7 +558,7 @@ class ReceiverRun {
     await Promise.all(
       files.map(async (idx) => {
         const e = this.entries[idx]!;
-        const same = this.deletesExtras() ? this.byContent!.get(fileDigest(e).toString('latin1'))! : [];
+        const same = this.deletesExtras() ? this.sameContent(e) : [];
         const from = same.find((d) => !this.seen.has(d.path) && !this.movedFrom.has(d.path) && d.mode === e.mode && sameMtime(d.mtimeNs, e.mtimeNs));
         if (from) {
           this.movedFrom.add(from.path);
