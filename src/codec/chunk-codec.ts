@@ -45,7 +45,8 @@ export class ChunkEncoder {
     const t = performance.now();
     const plain = this.compress(data);
     this.governor?.compressed(data.length, performance.now() - t);
-    return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: plain } : { encoding: ENC.RAW, payload: data };
+    // Copied out of the kept buffer only when sent (it is queued for a stream).
+    return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: Buffer.from(plain) } : { encoding: ENC.RAW, payload: data };
   }
 
   /** `bytes` of source data were handed to the streams (auto measures how fast they leave). */
@@ -53,12 +54,12 @@ export class ChunkEncoder {
     this.governor?.sent(bytes);
   }
 
+  /** `data` compressed, in a buffer kept from call to call: valid until the next call. */
   private compress(data: Buffer): Buffer {
     const level = this.mode.kind === 'level' ? this.mode.level : AUTO_LEVEL;
     const bound = zstd.compressBound(data.length);
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(bound);
-    const n = this.cctx.compress(this.out, data, level);
-    return Buffer.from(this.out.subarray(0, n));
+    return this.out.subarray(0, this.cctx.compress(this.out, data, level));
   }
 }
 

@@ -41,6 +41,20 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(calls.length).toBe(2);
   });
 
+  it('a payload outlives the next encode: it may still wait in a stream\'s queue', () => {
+    const enc = new ChunkEncoder({ kind: 'auto' });
+    const other = Buffer.from(text.toString('latin1').replace(/cat/g, 'owl'), 'latin1');
+    const edited = Buffer.from(other);
+    edited.write('sixteen byte edit', 40_000);
+    const first = enc.encode(text);
+    const delta = enc.encode(edited, { hash: sha256(other), sig: signature(other) });
+    enc.encode(other);
+    expect([first.encoding, delta.encoding]).toEqual([ENC.ZSTD, ENC.DELTA]);
+    const dec = new ChunkDecoder();
+    expect(dec.decode({ hash: sha256(text), encoding: first.encoding, rawLength: text.length, data: first.payload }, () => null).equals(text)).toBe(true);
+    expect(dec.decode({ hash: sha256(edited), encoding: delta.encoding, rawLength: edited.length, data: delta.payload }, () => other).equals(edited)).toBe(true);
+  });
+
   it('none never compresses; an explicit level compresses harder', () => {
     expect(roundTrip({ kind: 'none' }, text)).toEqual({ encoding: ENC.RAW, size: text.length });
     expect(roundTrip({ kind: 'level', level: 19 }, text).size).toBeLessThanOrEqual(roundTrip({ kind: 'level', level: 1 }, text).size);
