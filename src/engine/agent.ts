@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
+import { AGENT_MARK } from '../protocol/banner.js';
 import { parseHello } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { Peer } from '../protocol/peer.js';
@@ -17,6 +18,8 @@ import { runSender } from './sender.js';
  * Returns the process exit code.
  */
 export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<number> {
+  // First of all: the client skips what the remote shell printed before this point.
+  output.write(AGENT_MARK);
   const peer = new Peer(input as import('node:stream').Readable, output as import('node:stream').Writable, 'client');
   let data: DataPlaneServer | undefined;
   try {

@@ -60,7 +60,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     await (await scanning?.catch(() => null))?.close();
     throw err;
   }
-  const peer = new Peer(conn.input, conn.output, conn.label);
+  const peer = new Peer(conn.input, conn.output, conn.label, { skipBanner: true });
   conn.onLost((err) => peer.fail(err));
   peer.onEvent = (ev) => {
     if (ev.kind === 'item') reporter.item(ev as unknown as ItemEvent);
@@ -97,7 +97,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
     let e = toDsyncError(err);
     if (e.code === 'CONN_LOST') e = (await peer.remoteError(1000)) ?? e;
     await peer.sendError(e);
-    throw await conn.explain(e);
+    throw await conn.explain(e, peer.beforeAgent);
   } finally {
     clearInterval(ticker);
     peer.unwatch();

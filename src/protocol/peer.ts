@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { DsyncError, toDsyncError } from '../errors/dsync-error.js';
+import { BannerSkipper } from './banner.js';
 import { FrameDecoder, frameHeader, HEADER_LEN, type Frame } from './frame.js';
 import { decodeError, decodeJson, encodeError, MSG, MSG_NAME } from './messages.js';
 import type { RateLimit } from '../util/rate-limit.js';
@@ -52,12 +53,28 @@ export class Peer {
   rateLimit: RateLimit | null = null;
   onEvent: (ev: Record<string, unknown>) => void = () => {};
 
+  private readonly banner: BannerSkipper | null;
+
+  /**
+   * What came before the agent's mark, if the input has not reached it (the agent never started
+   * if the input ended there); undefined once it has, or without `skipBanner`.
+   */
+  get beforeAgent(): string | undefined {
+    return this.banner && !this.banner.done ? this.banner.firstLine() : undefined;
+  }
+
+  /**
+   * `skipBanner`: the input is an agent's output, which starts with whatever the remote shell
+   * printed before it, then AGENT_MARK (see banner.ts).
+   */
   constructor(
     input: Readable,
     private readonly output: Writable,
     readonly label: string,
+    opts: { skipBanner?: boolean } = {},
   ) {
-    this.listen(input, true);
+    this.banner = opts.skipBanner ? new BannerSkipper(label) : null;
+    this.listen(input, true, -1, this.banner);
     // Whichever direction dies first, a send waiting for 'drain' must not wait forever.
     this.watchOutput(output);
   }
@@ -69,7 +86,7 @@ export class Peer {
    * The end of the control stream ends the conversation; a data stream may end quietly when
    * `eofIsLoss` is false (the sending side: its data streams carry nothing towards it).
    */
-  private listen(input: Readable, eofIsLoss: boolean, stream = -1): void {
+  private listen(input: Readable, eofIsLoss: boolean, stream = -1, banner: BannerSkipper | null = null): void {
     const decoder = new FrameDecoder(undefined, { type: MSG.CHUNK, take: (n) => this.slabs.take(n) });
     this.decoders.push(decoder);
     this.inputs.push(input);
@@ -77,7 +94,8 @@ export class Peer {
       this.lastInput = Date.now();
       if (stream >= 0) this.traffic[stream]! += chunk.length;
       try {
-        for (const f of decoder.push(chunk)) {
+        const bytes = banner ? banner.push(chunk) : chunk;
+        for (const f of bytes ? decoder.push(bytes) : []) {
           this.queue.push(f);
           this.queued += held(f);
         }

@@ -2,6 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
 import { connectDirect, type Connection, type StreamKind } from './connection.js';
+import { notStarted } from './ssh-errors.js';
+
+/** The exit status of ssh itself failing (not the remote command). */
+const sshFailedStatus = 255;
 
 const STDERR_KEEP = 16 * 1024;
 
@@ -32,14 +36,15 @@ export function childConnection(command: string, args: string[], label: string, 
     onLost(cb) {
       child.on('exit', () => cb(new Error(`${label} exited`)));
     },
-    async explain(err) {
+    async explain(err, printed) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
       const res = await within(exited, 2000);
       const tail = stderr.trim().split('\n').slice(-3).join(' / ');
       if (res?.error) return new DsyncError('REMOTE_MISSING', `cannot start ${command}: ${res.error.message}`);
-      if (res && (res.code === 127 || /command not found|No such file or directory/.test(tail))) {
-        return new DsyncError('REMOTE_MISSING', `dsync could not be started on ${label}${tail ? ` (${tail})` : ''}; ${missingHint}`);
-      }
+      const missing = (detail: string) => new DsyncError('REMOTE_MISSING', `dsync could not be started on ${label}${detail ? ` (${detail})` : ''}; ${missingHint}`);
+      if (res && (res.code === 127 || /command not found|No such file or directory/.test(tail))) return missing(tail);
+      // It ended without starting the agent; 255 is ssh's own failure, explained by its stderr.
+      if (printed !== undefined && typeof res?.code === 'number' && res.code !== sshFailedStatus) return missing(notStarted(tail, printed, res.code));
       if (tail) return new DsyncError(err.code, `${err.message}: ${tail}`);
       return err;
     },

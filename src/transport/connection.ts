@@ -8,8 +8,11 @@ export interface Connection {
   output: Writable;
   /** Names the other side in messages: "local agent", "gpu-node-3", ... */
   label: string;
-  /** Turn a failure seen on the stream into the most useful error (e.g. "dsync not found on host"). */
-  explain(err: DsyncError): Promise<DsyncError>;
+  /**
+   * Turn a failure seen on the stream into the most useful error (e.g. "dsync not found on host").
+   * `printed`: the stream ended before the agent's mark (see protocol/banner.ts), after this text.
+   */
+  explain(err: DsyncError, printed?: string): Promise<DsyncError>;
   /** Call `cb` if the connection dies under the stream (the stream itself may not say so). */
   onLost(cb: (err: Error) => void): void;
   /**

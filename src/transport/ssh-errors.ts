@@ -16,6 +16,11 @@ export const sshFailure = {
   remoteMissing: (host: string, detail: string) => new DsyncError('REMOTE_MISSING', `dsync could not be started on ${host}${detail ? ` (${detail})` : ''}; ${REMOTE_HINT}`),
 };
 
+/** Why the agent did not start, from the remote command's stderr, its output and its exit status. */
+export function notStarted(stderrTail: string, printed: string, status: number): string {
+  return [stderrTail || (printed ? `it printed ${JSON.stringify(printed)}` : 'it printed nothing'), `exit status ${status}`].join(', ');
+}
+
 /** Classify the stderr of a failed `ssh` client run (exit 255) the way ssh2 errors are classified. */
 export function classifySshStderr(stderr: string, host: string): DsyncError | null {
   if (/Connection refused/i.test(stderr)) return sshFailure.refused(host);

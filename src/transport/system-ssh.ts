@@ -49,8 +49,8 @@ export function systemSshConnection(rsh: string, host: string, user: string | nu
   const conn = childConnection(cmd, args, host, 'install dsync there (same version) or name it with --remote-cmd', ['tcp']);
   return {
     ...conn,
-    async explain(err) {
-      const e = await conn.explain(err);
+    async explain(err, printed) {
+      const e = await conn.explain(err, printed);
       if (e.code === 'REMOTE_MISSING' && /ssh: /.test(e.message)) return classifySshStderr(e.message, host) ?? e;
       if (e.code !== 'CONN_LOST' && e.code !== 'PROTOCOL') return e;
       return classifySshStderr(e.message, host) ?? e;

@@ -78,6 +78,15 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
     expect(existsSync(marker)).toBe(true);
   });
 
+  it('skips what the remote shell prints before the agent starts (a greeting in ~/.bashrc), over ssh2 and -e ssh', async () => {
+    for (const rsh of [[], ['-e', 'ssh']]) {
+      const dst = path.join(s.dir, `greeted${rsh.length}`);
+      const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', lab.config, '--remote-cmd', `echo Welcome to the lab; printf 'motd\\0'; ${REMOTE}`, '--json', ...rsh], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(treeDiff(v1, dst)).toEqual([]);
+    }
+  });
+
   it('runs over the system ssh client with -e ssh (one stream: it cannot open more channels)', async () => {
     const dst = path.join(s.dir, 'via-system-ssh');
     const r = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '-e', 'ssh');
@@ -213,6 +222,13 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
       const r = await runCli(['sync', v1, `lab:${path.join(s.dir, 'never')}`, '--ssh-config', lab.config, '--remote-cmd', '/nonexistent/dsync', '--json'], { cacheDir: cache });
       expect(r.code).toBe(5);
       expect(events(r).find((e) => e.event === 'error')?.message).toMatch(/could not be started on lab.*--remote-cmd/);
+    });
+
+    it('a remote command that ends without starting dsync: 5 at once, with what it printed', async () => {
+      const r = await runCli(['sync', v1, `lab:${path.join(s.dir, 'never')}`, '--ssh-config', lab.config, '--remote-cmd', 'echo Welcome to the lab; true', '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
+      expect(r.code).toBe(5);
+      expect(events(r).find((e) => e.event === 'error')?.message).toMatch(/could not be started on lab \(it printed "Welcome to the lab", exit status 0\).*--remote-cmd/);
+      expect(events(r).filter((e) => e.event === 'warning')).toEqual([]); // not retried
     });
 
     it('remote path not writable: 4', async () => {
