@@ -9,14 +9,17 @@ export const FIRST_PROBE = 2;
  * receiver's disk is the limit, say), compressing only takes CPU from both ends.
  */
 export const COMPRESS_MARGIN = 1.1;
+/** A floor for the measured compression ratio (deltas of a few bytes for whole chunks). */
+const MIN_RATIO = 1e-3;
 
 /**
  * `--compress auto`: compression pays where the link is slower than the compressor, and costs
  * time where it is not (a fast LAN, two busy ends). Neither is known in advance, so the sender
  * measures it: the rate at which source data goes out (backpressure included) with compression
  * and without, over windows of WINDOW bytes, and keeps compression only where it is clearly the
- * faster (COMPRESS_MARGIN) and the compressor alone outpaces raw data (the rates of windows swing
- * with the data: JPEGs cost the compressor nothing, text a lot). A window in the slower mode
+ * faster (COMPRESS_MARGIN), the compressor alone outpaces raw data, and the data shrank enough to
+ * explain the difference (the rates of windows swing with the data: 6000 small JPEGs go slower
+ * than a text shard, compressed or not, and compressing them saves nothing). A window in the slower mode
  * costs time, so the other mode is tried again only when a window of the chosen one went so slow
  * that the other, as last measured, would win (the link or the load changed), or after a number
  * of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows share the ends
@@ -34,6 +37,8 @@ export class CompressionGovernor {
   private probeAfter = FIRST_PROBE;
   private probing = false; // this window tries the mode that was not chosen
   private speed = Number.NaN; // source bytes/ms the compressor alone managed in its last window
+  private windowWire = 0; // bytes the current window's source data took on the wire
+  private ratio = 1; // wire bytes per source byte in the last compressed window
   private work = { bytes: 0, ms: 0 }; // compressor time in the current window
 
   constructor(private readonly now: () => number = () => performance.now()) {
@@ -46,9 +51,10 @@ export class CompressionGovernor {
     this.work.ms += ms;
   }
 
-  /** `bytes` of source data have been handed to the streams. */
-  sent(bytes: number): void {
+  /** `bytes` of source data have been handed to the streams, as `wire` bytes. */
+  sent(bytes: number, wire: number): void {
     this.windowBytes += bytes;
+    this.windowWire += wire;
     if (this.windowBytes < WINDOW) return;
     const t = this.now();
     const rate = this.windowBytes / Math.max(t - this.windowStart, 1e-3);
@@ -57,8 +63,10 @@ export class CompressionGovernor {
     this.rate[mode] = Number.isNaN(old) || this.probing ? rate : (old + rate) / 2;
     this.probing = false;
     if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
+    if (this.compressing) this.ratio = Math.max(this.windowWire / this.windowBytes, MIN_RATIO);
     this.work = { bytes: 0, ms: 0 };
     this.windowBytes = 0;
+    this.windowWire = 0;
     this.windowStart = t;
     if (Number.isNaN(this.rate.off)) {
       this.compressing = false; // measured one way, now the other
@@ -67,10 +75,13 @@ export class CompressionGovernor {
     // Data cannot leave compressed faster than the compressor alone goes: where it is slower than
     // raw data left, a compressed window that measured faster was the data or the load changing.
     const canWin = (raw: number) => !(this.speed < raw);
-    const faster = canWin(this.rate.off) && this.rate.on > this.rate.off * COMPRESS_MARGIN;
+    // Nor can it leave faster than raw data would by more than it shrank the data: above that,
+    // the measurements differ by what was sent (JPEGs against text) or the load, not the mode.
+    const credibleOn = (raw: number) => Math.min(this.rate.on, raw / this.ratio);
+    const faster = canWin(this.rate.off) && credibleOn(this.rate.off) > this.rate.off * COMPRESS_MARGIN;
     const inChosen = this.compressing === faster;
     // This window of the chosen mode went so slow that the other mode, as last measured, would win.
-    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : canWin(rate) && rate * COMPRESS_MARGIN < this.rate.on;
+    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : canWin(rate) && rate * COMPRESS_MARGIN < credibleOn(rate);
     if (inChosen && (doubt || ++this.sinceProbe >= this.probeAfter)) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);

@@ -49,9 +49,9 @@ export class ChunkEncoder {
     return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: Buffer.from(plain) } : { encoding: ENC.RAW, payload: data };
   }
 
-  /** `bytes` of source data were handed to the streams (auto measures how fast they leave). */
-  sent(bytes: number): void {
-    this.governor?.sent(bytes);
+  /** `bytes` of source data were handed to the streams as `wire` bytes (auto measures how fast they leave). */
+  sent(bytes: number, wire: number): void {
+    this.governor?.sent(bytes, wire);
   }
 
   /** `data` compressed, in a buffer kept from call to call: valid until the next call. */

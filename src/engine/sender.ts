@@ -221,7 +221,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       const shared = slab && payload === data; // sent raw: a slice of the slab
       if (shared) slab.hold();
       await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload, shared ? slab.release : undefined);
-      encoder.sent(data.length);
+      encoder.sent(data.length, payload.length);
       opts.reporter.progress({ bytes: data.length, wire: payload.length });
     }
     slab?.release();

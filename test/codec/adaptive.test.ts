@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
 
+/** Hand `bytes` of source data to the streams: text-like, a third of it on the wire when compressed. */
+function send(g: CompressionGovernor, bytes: number): void {
+  g.sent(bytes, g.compressing ? bytes / 3 : bytes);
+}
+
 /**
  * Drive a governor with a fake clock: each window of source data takes `msCompressed` or `msRaw`
  * depending on the mode it was sent in. Returns the mode of every window.
@@ -14,7 +19,7 @@ function drive(windows: number, msCompressed: number, msRaw: number): boolean[] 
     const ms = g.compressing ? msCompressed : msRaw;
     for (let k = 0; k < 4; k++) {
       t += ms / 4;
-      g.sent(WINDOW / 4);
+      send(g, WINDOW / 4);
     }
   }
   return modes;
@@ -55,7 +60,7 @@ describe('CompressionGovernor (--compress auto)', () => {
     for (let i = 0; i < 100; i++) {
       expect(g.compressing).toBe(true);
       t += 1000;
-      g.sent((WINDOW - 1) / 100);
+      send(g, (WINDOW - 1) / 100);
     }
   });
 
@@ -86,12 +91,29 @@ describe('CompressionGovernor (--compress auto)', () => {
         modes.push(g.compressing);
         if (g.compressing) g.compressed(WINDOW, compressorMs);
         t += g.compressing ? 80 : 100; // compressed windows look faster (other data, a quieter moment)
-        g.sent(WINDOW);
+        send(g, WINDOW);
       }
       return modes.slice(2).filter((m) => m).length;
     };
     expect(run(150)).toBeLessThanOrEqual(6); // the compressor needs 150 ms a window: raw, but for tries
     expect(run(20)).toBeGreaterThanOrEqual(90); // it keeps up: the faster windows count
+  });
+
+  it('does not keep compression that measured faster without shrinking the data enough to explain it (JPEGs)', () => {
+    const compressedWindows = (ratio: number) => {
+      let t = 0;
+      const g = new CompressionGovernor(() => t);
+      const modes: boolean[] = [];
+      for (let i = 0; i < 100; i++) {
+        modes.push(g.compressing);
+        t += g.compressing ? 80 : 100; // compressed windows look faster: other data, a quieter moment
+        g.sent(WINDOW, g.compressing ? WINDOW * ratio : WINDOW);
+      }
+      return modes.slice(2).filter((m) => m).length;
+    };
+    expect(compressedWindows(1)).toBeLessThanOrEqual(6); // nothing saved: raw, but for tries
+    expect(compressedWindows(0.95)).toBeLessThanOrEqual(6); // 5 % saved cannot make it 25 % faster
+    expect(compressedWindows(0.5)).toBeGreaterThanOrEqual(90); // half saved can
   });
 
   it('on a steady link ends up trying the slower mode only every PROBE_EVERY windows', () => {
@@ -108,7 +130,7 @@ describe('CompressionGovernor (--compress auto)', () => {
       modes.push(g.compressing);
       // Raw is faster (100 ms against 150), but its first window took 400 ms.
       t += g.compressing ? 150 : i === 1 ? 400 : 100;
-      g.sent(WINDOW);
+      send(g, WINDOW);
     }
     expect(modes.slice(0, 2)).toEqual([true, false]);
     expect(modes.indexOf(false, 2)).toBe(2 + FIRST_PROBE); // the first try of raw again
@@ -121,7 +143,7 @@ describe('CompressionGovernor (--compress auto)', () => {
     const window = (ms: number) => {
       const was = g.compressing;
       t += g.compressing ? 300 : ms; // compressed: slow
-      g.sent(WINDOW);
+      send(g, WINDOW);
       return was;
     };
     // Raw is chosen; past the first tries of compression, they are PROBE_EVERY windows apart.
@@ -141,7 +163,7 @@ describe('CompressionGovernor (--compress auto)', () => {
       for (let i = 0; i < windows; i++) {
         modes.push(g.compressing);
         t += g.compressing ? msCompressed : msRaw;
-        g.sent(WINDOW);
+        send(g, WINDOW);
       }
       return modes;
     };
