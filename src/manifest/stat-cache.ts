@@ -13,6 +13,15 @@ import { mkdirp } from '../util/mkdirp.js';
 const MAGIC = Buffer.from('DSYC');
 
 /**
+ * Cache files of trees not synced for this long are removed: every tree ever synced has one (~1 MB
+ * for 6000 files), and a CI job that stages into a fresh directory each time would pile them up.
+ */
+export const CACHE_MAX_AGE_MS = 30 * 86_400_000;
+/** The cache directory is looked through for old files at most this often. */
+export const PRUNE_EVERY_MS = 86_400_000;
+const PRUNED_MARK = 'last-prune';
+
+/**
  * Per-tree cache of file chunk lists, keyed by path and validated by the file's local identity
  * (size, mtime, inode, ctime), so an unchanged file is not read again. It only ever vouches for a
  * file on the machine that wrote it; equality across sides is always decided by chunk hashes.
@@ -54,14 +63,21 @@ export class StatCache {
 
   /**
    * Write the cache of tree `root`, unless it would hold exactly what was loaded (a run that
-   * changed nothing there, e.g. every night's run on the source side, writes nothing).
+   * changed nothing there, e.g. every night's run on the source side, writes nothing); then let
+   * the cache directory go of trees not synced for a month.
    */
   async save(root: string, params: ChunkParams, entries: Iterable<Entry>): Promise<void> {
     const file = cacheFileFor(root, params);
-    const cached = [...entries].filter(isCached);
-    if (this.loaded?.file === file && this.sameAsLoaded(cached)) return;
+    await this.write(file, params, [...entries].filter(isCached));
+    await pruneCaches(path.dirname(file));
+  }
+
+  private async write(file: string, params: ChunkParams, cached: Entry[]): Promise<void> {
+    // Unchanged, it is not written again, but its age counts from this run (see pruneCaches).
+    const same = this.loaded?.file === file;
+    if (same && this.sameAsLoaded(cached)) return touchIfOlder(file, PRUNE_EVERY_MS);
     const bytes = encodeCache(params, cached);
-    if (this.loaded?.file === file && this.loaded.bytes.equals(bytes)) return;
+    if (same && this.loaded?.bytes.equals(bytes)) return touchIfOlder(file, PRUNE_EVERY_MS);
     await mkdirp(path.dirname(file));
     await writeFileAtomic(file, bytes);
   }
@@ -113,6 +129,42 @@ export function decodeCache(data: Buffer, params: ChunkParams): Map<string, Entr
   r.u8();
   r.end();
   return map;
+}
+
+/** Set `file`'s mtime to now if it is older than `ms` (once a day is enough to date its last use). */
+async function touchIfOlder(file: string, ms: number): Promise<void> {
+  const now = new Date();
+  try {
+    if (now.getTime() - (await fsp.stat(file)).mtimeMs > ms) await fsp.utimes(file, now, now);
+  } catch {
+    // a hint only
+  }
+}
+
+/**
+ * Remove the cache files of `dir` (and temporary files of interrupted writes) last used more than
+ * CACHE_MAX_AGE_MS ago; at most once every PRUNE_EVERY_MS, told by the mtime of a mark file.
+ * Best effort: another process may be pruning too.
+ */
+export async function pruneCaches(dir: string): Promise<void> {
+  const mark = path.join(dir, PRUNED_MARK);
+  const now = Date.now();
+  try {
+    if (now - (await fsp.stat(mark)).mtimeMs < PRUNE_EVERY_MS) return;
+  } catch {
+    // never pruned here
+  }
+  try {
+    await fsp.writeFile(mark, '');
+    for (const name of await fsp.readdir(dir)) {
+      if (!name.startsWith('tree-')) continue;
+      const file = path.join(dir, name);
+      const st = await fsp.lstat(file).catch(() => null);
+      if (st?.isFile() && now - st.mtimeMs > CACHE_MAX_AGE_MS) await fsp.rm(file, { force: true });
+    }
+  } catch {
+    // the cache directory is a hint too
+  }
 }
 
 export function cacheDir(): string {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -8,7 +8,7 @@ import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { DsyncError } from '../../src/errors/dsync-error.js';
 import { decodeEntry, DIGEST_LEN, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
-import { cacheFileFor, decodeCache, encodeCache, StatCache } from '../../src/manifest/stat-cache.js';
+import { CACHE_MAX_AGE_MS, cacheFileFor, decodeCache, encodeCache, PRUNE_EVERY_MS, StatCache } from '../../src/manifest/stat-cache.js';
 import { decodeChunkLists, decodeEntries, encodeChunkLists, encodeEntries } from '../../src/protocol/messages.js';
 import { Reader, Writer } from '../../src/util/binary.js';
 
@@ -170,6 +170,45 @@ describe('stat cache file', () => {
       await (await StatCache.load(root, P)).save(root, P, [same[0]!, { ...same[1]!, stat: { ino: 7, ctimeNs: 3n } }]);
       expect(statSync(file, { bigint: true }).ino).not.toBe(second.ino);
       expect(decodeCache(readFileSync(file), P).get('b')!.stat!.ctimeNs).toBe(3n);
+    } finally {
+      if (saved === undefined) delete process.env.DSYNC_CACHE_DIR;
+      else process.env.DSYNC_CACHE_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets go of the caches of trees not synced for CACHE_MAX_AGE_MS, looking at most once every PRUNE_EVERY_MS', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dsync-cache-'));
+    const saved = process.env.DSYNC_CACHE_DIR;
+    process.env.DSYNC_CACHE_DIR = dir;
+    const age = (file: string, ms: number) => {
+      const t = new Date(Date.now() - ms);
+      utimesSync(file, t, t);
+    };
+    try {
+      const one: Entry = { path: 'a', type: 'file', mode: 0o644, mtimeNs: 1n, size: 0, chunks: ChunkList.EMPTY, stat: { ino: 7, ctimeNs: 2n } };
+      for (const root of ['/stable', '/old', '/recent']) await StatCache.empty().save(root, P, [one]);
+      const [stable, old, recent] = ['/stable', '/old', '/recent'].map((r) => cacheFileFor(r, P));
+      const leftover = `${old}.tmp-123-abcd`; // an interrupted write's
+      writeFileSync(leftover, '');
+      writeFileSync(path.join(dir, 'notes.txt'), ''); // not dsync's
+      for (const f of [stable!, old!, leftover]) age(f, CACHE_MAX_AGE_MS - 1000);
+      age(recent!, PRUNE_EVERY_MS);
+      age(path.join(dir, 'notes.txt'), 2 * CACHE_MAX_AGE_MS);
+      age(path.join(dir, 'last-prune'), PRUNE_EVERY_MS + 1000);
+      // The stable tree is synced again, unchanged: not rewritten, but dated from this run.
+      await (await StatCache.load('/stable', P)).save('/stable', P, [one]);
+      expect(Date.now() - statSync(stable!).mtimeMs).toBeLessThan(60_000);
+      // A month and more later, the next run's save removes what nobody synced since.
+      for (const f of [stable!, old!, leftover]) age(f, CACHE_MAX_AGE_MS + 1000);
+      age(stable!, 1000);
+      age(path.join(dir, 'last-prune'), PRUNE_EVERY_MS + 1000);
+      await (await StatCache.load('/stable', P)).save('/stable', P, [one]);
+      expect(readdirSync(dir).sort()).toEqual([path.basename(recent!), path.basename(stable!), 'last-prune', 'notes.txt'].sort());
+      // Looked through at most once a day: an old cache found later waits for the next day.
+      age(recent!, CACHE_MAX_AGE_MS + 1000);
+      await (await StatCache.load('/stable', P)).save('/stable', P, [one]);
+      expect(existsSync(recent!)).toBe(true);
     } finally {
       if (saved === undefined) delete process.env.DSYNC_CACHE_DIR;
       else process.env.DSYNC_CACHE_DIR = saved;
