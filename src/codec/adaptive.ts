@@ -19,14 +19,14 @@ const MIN_RATIO = 1e-3;
  * and without, over windows of WINDOW bytes, and keeps compression only where it is clearly the
  * faster (COMPRESS_MARGIN), the compressor alone outpaces raw data, and the data shrank enough to
  * explain the difference (the rates of windows swing with the data: 6000 small JPEGs go slower
- * than a text shard, compressed or not, and compressing them saves nothing). A window in the slower mode
- * costs time, so the other mode is tried again only when a window of the chosen one went so slow
- * that the other, as last measured, would win (the link or the load changed), or after a number
- * of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows share the ends
- * with the receiver's planning and the start of its disk flushes, so one measurement of each mode
- * there can be far off; a try's measurement replaces the one it questions instead of being
- * averaged with it. The first window is compressed, so a small transfer (a nightly update) is
- * always compressed.
+ * than a text shard, compressed or not, and compressing them saves nothing). A window in the
+ * slower mode costs time, so the other mode is tried again only when a window of the chosen one
+ * went so slow that the other, as last measured, would win (the link or the load changed), or
+ * after a number of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows
+ * share the ends with the receiver's planning and the start of its disk flushes, so one
+ * measurement of each mode there can be far off; a try's measurement replaces the one it
+ * questions instead of being averaged with it. The first window is compressed, so a small
+ * transfer (a nightly update) is always compressed.
  */
 export class CompressionGovernor {
   compressing = true;

@@ -146,7 +146,7 @@ async function touchIfOlder(file: string, ms: number): Promise<void> {
  * CACHE_MAX_AGE_MS ago; at most once every PRUNE_EVERY_MS, told by the mtime of a mark file.
  * Best effort: another process may be pruning too.
  */
-export async function pruneCaches(dir: string): Promise<void> {
+async function pruneCaches(dir: string): Promise<void> {
   const mark = path.join(dir, PRUNED_MARK);
   const now = Date.now();
   try {
