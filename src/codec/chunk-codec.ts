@@ -64,12 +64,19 @@ export class ChunkEncoder {
 }
 
 /**
- * Decodes received chunks. A whole compressed chunk is decompressed into one buffer kept from
- * call to call (a fresh one per chunk is external memory that V8 answers with full collections),
- * so a result holds only until the next decode.
+ * Decodes received chunks. A compressed chunk or a delta is rebuilt in buffers kept from call to
+ * call (a fresh one per chunk is external memory that V8 answers with full collections), so a
+ * result holds only until the next decode.
  */
 export class ChunkDecoder {
   private out = Buffer.allocUnsafe(0);
+  private ops = Buffer.allocUnsafe(0);
+
+  /** The kept buffer `which`, grown to at least `n` bytes. */
+  private kept(which: 'out' | 'ops', n: number): Buffer {
+    if (this[which].length < n) this[which] = Buffer.allocUnsafeSlow(n);
+    return this[which];
+  }
 
   /**
    * Decode a received chunk into exactly `rawLength` bytes; throws on anything else. A delta
@@ -81,11 +88,11 @@ export class ChunkDecoder {
       const base = readBase(chunk.data.subarray(0, HASH_LEN));
       if (!base) throw new Error('delta base is gone');
       // Ops hold at most the chunk's bytes plus a few bytes of framing per block.
-      const ops = zstdDecompress(chunk.data.subarray(HASH_LEN), chunk.rawLength * 2 + 4096);
-      return applyDelta(base, ops, chunk.rawLength);
+      const max = chunk.rawLength * 2 + 4096;
+      const ops = zstdDecompress(chunk.data.subarray(HASH_LEN), max, this.kept('ops', max));
+      return applyDelta(base, ops, chunk.rawLength, this.kept('out', chunk.rawLength));
     }
-    if (this.out.length < chunk.rawLength) this.out = Buffer.allocUnsafeSlow(chunk.rawLength);
-    const out = zstdDecompress(chunk.data, chunk.rawLength, this.out);
+    const out = zstdDecompress(chunk.data, chunk.rawLength, this.kept('out', chunk.rawLength));
     if (out.length !== chunk.rawLength) throw new Error('decompressed length mismatch');
     return out;
   }

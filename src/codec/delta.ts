@@ -156,11 +156,12 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
 }
 
 /**
- * Rebuild a chunk of exactly `length` bytes from `base` and delta ops from the other side; every
- * op is bounds-checked, so a hostile delta can only fail (PROTOCOL), never read or write outside.
+ * Rebuild a chunk of exactly `length` bytes from `base` and delta ops from the other side (into
+ * `into` if given, at least `length` long); every op is bounds-checked, so a hostile delta can
+ * only fail (PROTOCOL), never read or write outside.
  */
-export function applyDelta(base: Uint8Array, ops: Buffer, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
+export function applyDelta(base: Uint8Array, ops: Buffer, length: number, into?: Buffer): Buffer {
+  const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   const r = new Reader(ops, 'chunk delta');
   let pos = 0;
   const baseBlocks = Math.floor(base.length / BLOCK);

@@ -124,7 +124,7 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(() => new ChunkDecoder().decode({ hash: sha256(text), encoding: ENC.DELTA, rawLength: 100, data: Buffer.alloc(40) }, () => null)).toThrow(/base/);
   });
 
-  it('one decoder decodes chunk after chunk in the buffer it keeps, bounded by each chunk\'s length', () => {
+  it('one decoder decodes chunk after chunk, deltas too, in the buffer it keeps, bounded by each chunk\'s length', () => {
     const dec = new ChunkDecoder();
     const enc = new ChunkEncoder({ kind: 'level', level: 3 });
     let kept: ArrayBufferLike | null = null;
@@ -137,6 +137,14 @@ describe('chunk codec: --compress auto, none and levels', () => {
       kept ??= back.buffer;
       expect(back.buffer).toBe(kept); // the first chunk was the largest: no new buffer since
     }
+    // A delta is rebuilt in the same buffer.
+    const edited = Buffer.from(text);
+    edited.write('sixteen byte edit', 40_000);
+    const delta = new ChunkEncoder({ kind: 'auto' }).encode(edited, { hash: sha256(text), sig: signature(text) });
+    expect(delta.encoding).toBe(ENC.DELTA);
+    const rebuilt = dec.decode({ hash: sha256(edited), encoding: delta.encoding, rawLength: edited.length, data: Buffer.from(delta.payload) }, () => text);
+    expect(rebuilt.equals(edited)).toBe(true);
+    expect(rebuilt.buffer).toBe(kept);
     // A payload that holds more than its announced length is refused, though the kept buffer
     // would have room for it.
     const whole = Buffer.from(enc.encode(text).payload);
