@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
 import { connectDirect, type Connection, type StreamKind } from './connection.js';
@@ -13,9 +14,14 @@ const STDERR_KEEP = 16 * 1024;
  * A dsync agent in a child process speaking the protocol on its stdin/stdout: the local agent, or
  * `ssh host dsync agent` for -e/--rsh. The tail of its stderr explains failures. Data streams are
  * reached directly: the local agent's socket, or a remote agent's TCP port.
+ * With `ownFd` (an agent run by node here, not a remote command) the agent answers on descriptor 3
+ * instead, told so with --protocol-fd, and its stdout goes to this process's stderr: what Node
+ * itself prints there (--trace-gc and other flags the agent inherits) cannot corrupt the stream.
  */
-export function childConnection(command: string, args: string[], label: string, missingHint: string, streamTargets: StreamKind[]): Connection {
-  const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export function childConnection(command: string, args: string[], label: string, missingHint: string, streamTargets: StreamKind[], ownFd = false): Connection {
+  const child: ChildProcess = ownFd
+    ? spawn(command, [...args, '--protocol-fd', '3'], { stdio: ['pipe', 2, 'pipe', 'pipe'] })
+    : spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString('utf8')).slice(-STDERR_KEEP);
@@ -28,7 +34,7 @@ export function childConnection(command: string, args: string[], label: string, 
   child.stdin!.on('error', () => {});
 
   return {
-    input: child.stdout!,
+    input: (ownFd ? child.stdio[3] : child.stdout) as Readable,
     output: child.stdin!,
     label,
     streamTargets,

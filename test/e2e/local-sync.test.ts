@@ -3,6 +3,7 @@ import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync,
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events, runCli, scratch, summary } from '../helpers/cli.js';
+import { noise } from '../helpers/data.js';
 import { makeDataset } from '../helpers/dataset.js';
 import { snapshot, treeDiff } from '../helpers/tree.js';
 
@@ -107,6 +108,21 @@ describe('local sync: edge cases', () => {
     expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('B'.repeat(100_000));
     expect((await cli('sync', other, dst)).code).toBe(0);
     expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('C'.repeat(100_000));
+  });
+
+  it('a local agent that Node makes print on stdout still syncs: its output goes to stderr', async () => {
+    // What --trace-gc and other debugging flags do, in both processes (the agent runs under the
+    // client's Node flags): print on stdout, all through the run.
+    const preload = path.join(s.dir, 'chatty.cjs');
+    writeFileSync(preload, `setInterval(() => process.stdout.write('chatty ' + process.argv[2] + '\\n'), 1).unref();\n`);
+    const src = path.join(s.dir, 'chatty-src');
+    const dst = path.join(s.dir, 'chatty-dst');
+    mkdirSync(src);
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, `f${i}.bin`), noise(200_000, i));
+    const r = await runCli(['sync', src, dst], { cacheDir: cache, nodeArgs: ['--require', preload] });
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeDiff(src, dst)).toEqual([]);
+    expect(r.stderr).toContain('chatty agent');
   });
 
   it('handles names with spaces, newlines and non-ASCII characters', async () => {

@@ -9,8 +9,8 @@ import { nullReporter, type Reporter, type Warning } from '../../src/engine/even
 import { runSync } from '../../src/engine/session.js';
 import type { RunOptions } from '../../src/protocol/hello.js';
 import { connectDirect, type Connection, type StreamTarget } from '../../src/transport/connection.js';
-import { childConnection } from '../../src/transport/child.js';
-import { BIN, scratch } from '../helpers/cli.js';
+import { localAgent } from '../../src/transport/local.js';
+import { scratch } from '../helpers/cli.js';
 
 /** What happens to the bytes the client writes on data stream `index` (the sender's side in a push). */
 type Fault = (index: number) => [after: number, act: 'flip' | 'cut' | 'slow'] | null;
@@ -20,8 +20,8 @@ type Fault = (index: number) => [after: number, act: 'flip' | 'cut' | 'slow'] | 
  * or TCP on 127.0.0.1); what the client writes on them can pass through a fault of the test's choosing.
  */
 function agentConnection(fault: Fault, faults: Faulty[]): Connection {
-  // The built agent under plain node, as a local run starts it (the test runner's flags stay here).
-  const conn = childConnection(process.execPath, [BIN, 'agent'], 'local agent', 'run npm run build', ['socket', 'tcp']);
+  // The built agent as a local run starts it, under plain node (the test runner's flags stay here).
+  const conn = localAgent([]);
   let opened = 0;
   return {
     ...conn,

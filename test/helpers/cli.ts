@@ -20,9 +20,9 @@ export function scratch(prefix = 'dsync-test-'): { dir: string; cleanup: () => v
 }
 
 /** Run the real CLI as a user would; the stat caches go to `cacheDir` so tests do not share them. */
-export function runCli(args: string[], opts: { cacheDir: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string }): Promise<CliResult> {
+export function runCli(args: string[], opts: { cacheDir: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string; nodeArgs?: string[] }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
       cwd: opts.cwd ?? REPO,
       env: { ...process.env, DSYNC_CACHE_DIR: opts.cacheDir, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
