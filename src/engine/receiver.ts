@@ -69,6 +69,7 @@ class ReceiverRun {
   private readonly refetches = new Map<string, number>();
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
+  private readonly earlyNames = new Map<number, string>(); // entry -> its staged name, given by copyOldEarly
   private dest = new Map<string, Entry>();
   private cache = StatCache.empty(); // the destination's, as its scan found it
   private root = ''; // where this run publishes
@@ -478,6 +479,7 @@ class ReceiverRun {
       this.assembly.prepare?.().catch(() => {}); // a failure surfaces where a file is staged
       this.awaitingLists.add(idx);
       this.needLists.push(idx);
+      if (action === 'changed') this.copyOldEarly(idx, e);
     }
     if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
     await this.flushWant();
@@ -491,11 +493,25 @@ class ReceiverRun {
     await this.peer.send(MSG.WANT_END);
   }
 
+  /**
+   * A large file whose old version the scan vouched for: its copy into staging begins now, before
+   * the chunk list (see Assembly.copyOldEarly).
+   */
+  private copyOldEarly(idx: number, e: Entry): void {
+    const d = this.dest.get(e.path);
+    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY) return;
+    const staged = this.stagedName(e);
+    this.earlyNames.set(idx, staged);
+    this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d));
+  }
+
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
   private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[]; localBytes: number } {
     try {
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
-      const { file, want, local, localBytes } = this.assembly.addFile(e, this.stagedName(e), old);
+      const staged = this.earlyNames.get(idx) ?? this.stagedName(e);
+      this.earlyNames.delete(idx);
+      const { file, want, local, localBytes } = this.assembly.addFile(e, staged, old);
       this.staged.set(idx, file);
       this.wantChunks(want, want.length ? this.baseFinder(e) : null);
       return { file, local, localBytes };

@@ -11,6 +11,8 @@ import type { EarlyFlush } from '../util/durable.js';
 import type { Journal } from './journal.js';
 
 const CREATE_CONCURRENCY = 16;
+/** Old versions copied at once ahead of their chunk lists (see copyOldEarly). */
+const EARLY_COPIES = 4;
 const openFd = promisify(open);
 
 /** A chunk of a staged file: its key, size and place. */
@@ -63,6 +65,8 @@ export class Assembly {
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
   private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
   private readonly held: FileHandle[] = []; // old versions copied whole (see copyWhole)
+  private readonly early = new Map<string, Promise<boolean>>(); // staged path -> copyOldEarly's copy
+  private readonly earlyCopies = new Limiter(EARLY_COPIES);
 
   /** Makes the staging area (once), before the first file is created in it. */
   prepare: (() => Promise<void>) | null = null;
@@ -110,13 +114,20 @@ export class Assembly {
     }
     // Most of it unchanged where it was (appended records, rows rewritten in place): the old
     // version is copied whole by the kernel (copy_file_range), half the CPU of reading and
-    // writing it through a buffer, and only the rest is written over it.
-    const prefill = oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size ? { from: old!, identity: entryIdentity(oldEntry), chunks: inPlace } : null;
+    // writing it through a buffer, and only the rest is written over it. A copy begun before the
+    // list came (copyOldEarly) serves every chunk it left in place, however few.
+    const early = this.early.get(staged);
+    this.early.delete(staged);
+    const prefill = early
+      ? { copy: () => early, chunks: inPlace }
+      : oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size
+        ? { copy: () => this.copyWhole(old!, entryIdentity(oldEntry!), staged), chunks: inPlace }
+        : null;
     // A file with much to copy from local data (a changed shard) is created ahead of the small
     // new files queued before it: its copy is the longest work of the run and waits for it.
     file.created = this.creating.run(async () => {
       await this.prepare?.();
-      if (prefill && (await this.copyWhole(prefill.from, prefill.identity, staged))) file.inPlace = prefill.chunks;
+      if (prefill && (await prefill.copy())) file.inPlace = prefill.chunks;
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name, or the copy of an old version just made, keeps what it already holds
       // (no O_TRUNC), cut to the size it must have.
@@ -137,6 +148,23 @@ export class Assembly {
     }, localBytes >= LARGE_COPY);
     file.created.catch(() => {}); // awaited where the file is first written
     return { file, want, local, localBytes };
+  }
+
+  /**
+   * Begin copying `from`, the old version of a changed file, to `staged` while its chunk list is
+   * still on its way (addFile then takes the copy over): in an update this copy is the longest
+   * work, and begun here it overlaps the list's round trip and the planning of the other files.
+   * Only a large file whose old version the scan vouched for (`identity`) is worth it. For one
+   * whose data all moved (records inserted at its start) the copy is not used, but the pages it
+   * filled are overwritten in place, not allocated again.
+   */
+  copyOldEarly(staged: string, from: string, identity: string): void {
+    const copy = this.earlyCopies.run(async () => {
+      await this.prepare?.();
+      return this.copyWhole(from, identity, staged);
+    }, true);
+    copy.catch(() => {}); // a failure to make staging surfaces where the file is created
+    this.early.set(staged, copy);
   }
 
   /**

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
 import { ChunkList } from '../../src/chunker/chunk-list.js';
 import { emptyStats } from '../../src/engine/events.js';
-import type { Entry } from '../../src/manifest/entry.js';
+import { entryIdentity, type Entry } from '../../src/manifest/entry.js';
 import { Assembly } from '../../src/receiver/assembly.js';
 import { ChunkIndex } from '../../src/receiver/chunk-index.js';
 import { noise } from '../helpers/data.js';
@@ -148,6 +148,30 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     assembly.close();
     assembly.releaseOldFiles(); // the old version was held open
     expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
+  });
+
+  // Begun before the chunk list came (the receiver knew only that the file changed): every chunk
+  // the copy left in place is used, however few; the rest is written over it, cut to size.
+  it.each([
+    ['a third in place', (old: Buffer) => Buffer.concat([noise(2048 * KiB, 71), old.subarray(2048 * KiB)]), 16],
+    ['all of it moved, the file shorter', (old: Buffer) => Buffer.concat([noise(128 * KiB, 63), old.subarray(0, old.length - 1024 * KiB)]), 0],
+  ])('builds a changed file over its old version copied early (%s)', async (_, change, inPlace) => {
+    const dir = tmp();
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 3 * 1024 * KiB, 61, 64 * KiB);
+    const stats = emptyStats();
+    const assembly = new Assembly(index, stats);
+    const staged = path.join(dir, 'staged');
+    assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, 64 * KiB)));
+    const next = change(old);
+    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), staged, oldFile);
+    await file.created;
+    expect(file.inPlace?.size).toBe(inPlace);
+    expect(await assembly.copyLocal(file, local)).toEqual([]);
+    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    assembly.releaseOldFiles();
+    expect(readFileSync(staged).equals(next)).toBe(true);
   });
 
   it('does not copy an old version that changed after it was scanned: its chunks are checked one by one', async () => {
