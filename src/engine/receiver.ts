@@ -495,11 +495,12 @@ class ReceiverRun {
 
   /**
    * A large file whose old version the scan vouched for: its copy into staging begins now, before
-   * the chunk list (see Assembly.copyOldEarly).
+   * the chunk list (see Assembly.copyOldEarly). Not for one that may take over another file
+   * (mayMove): it would not be staged, and the copy would be left behind.
    */
   private copyOldEarly(idx: number, e: Entry): void {
     const d = this.dest.get(e.path);
-    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY) return;
+    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || this.mayMove(e)) return;
     const staged = this.stagedName(e);
     this.earlyNames.set(idx, staged);
     this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d));

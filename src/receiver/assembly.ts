@@ -156,7 +156,8 @@ export class Assembly {
    * work, and begun here it overlaps the list's round trip and the planning of the other files.
    * Only a large file whose old version the scan vouched for (`identity`) is worth it. For one
    * whose data all moved (records inserted at its start) the copy is not used, but the pages it
-   * filled are overwritten in place, not allocated again.
+   * filled are overwritten in place, not allocated again; a file rewritten through costs one local
+   * copy of its old version for nothing (datasets mostly grow and change in place).
    */
   copyOldEarly(staged: string, from: string, identity: string): void {
     const copy = this.earlyCopies.run(async () => {
