@@ -53,6 +53,15 @@ describe('local sync: errors and exit codes', () => {
     expect(u.stderr).toMatch(/unknown option/);
   });
 
+  it('an agent told to answer on a descriptor other than the pipe a client opens: exit 1', async () => {
+    // Descriptor 3 is not a pipe here (the test opens none), 7 is Node's own if anything.
+    for (const fd of ['7', 'x', '3']) {
+      const r = await runCli(['agent', '--protocol-fd', fd], { cacheDir: cache });
+      expect(r.code).toBe(1);
+      oneLineError(r.stderr, /--protocol-fd takes 3, a pipe the client opened/);
+    }
+  });
+
   it('errors are JSON events with --json, and stdout holds nothing else', async () => {
     const r = await runCli(['sync', path.join(s.dir, 'nope'), path.join(s.dir, 'd'), '--json'], { cacheDir: cache });
     expect(r.code).toBe(3);
