@@ -69,7 +69,7 @@ class ReceiverRun {
   private readonly refetches = new Map<string, number>();
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
-  private readonly earlyNames = new Map<number, string>(); // entry -> its staged name, given by copyOldEarly
+  private readonly early = new Map<number, { staged: string; copy: Promise<boolean> }>(); // entry -> copyOldEarly's copy
   private dest = new Map<string, Entry>();
   private cache = StatCache.empty(); // the destination's, as its scan found it
   private root = ''; // where this run publishes
@@ -502,17 +502,16 @@ class ReceiverRun {
     const d = this.dest.get(e.path);
     if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || this.mayMove(e)) return;
     const staged = this.stagedName(e);
-    this.earlyNames.set(idx, staged);
-    this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d));
+    this.early.set(idx, { staged, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d)) });
   }
 
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
   private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[]; localBytes: number } {
     try {
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
-      const staged = this.earlyNames.get(idx) ?? this.stagedName(e);
-      this.earlyNames.delete(idx);
-      const { file, want, local, localBytes } = this.assembly.addFile(e, staged, old);
+      const early = this.early.get(idx);
+      this.early.delete(idx);
+      const { file, want, local, localBytes } = this.assembly.addFile(e, early?.staged ?? this.stagedName(e), old, early?.copy);
       this.staged.set(idx, file);
       this.wantChunks(want, want.length ? this.baseFinder(e) : null);
       return { file, local, localBytes };

@@ -65,7 +65,6 @@ export class Assembly {
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
   private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
   private readonly held: FileHandle[] = []; // old versions copied whole (see copyWhole)
-  private readonly early = new Map<string, Promise<boolean>>(); // staged path -> copyOldEarly's copy
   private readonly earlyCopies = new Limiter(EARLY_COPIES);
 
   /** Makes the staging area (once), before the first file is created in it. */
@@ -82,9 +81,10 @@ export class Assembly {
 
   /**
    * Stage `entry` at `staged`. Returns the chunks that must come from the sender and those the
-   * receiver holds, to be copied with copyLocal once the wants are on their way.
+   * receiver holds, to be copied with copyLocal once the wants are on their way. `early`: the copy
+   * of the old version `old` that copyOldEarly began at `staged`.
    */
-  addFile(entry: Entry, staged: string, old?: string): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
+  addFile(entry: Entry, staged: string, old?: string, early?: Promise<boolean>): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
     const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve(), inPlace: null };
     const want: FileChunk[] = [];
     const local: FileChunk[] = [];
@@ -116,8 +116,6 @@ export class Assembly {
     // version is copied whole by the kernel (copy_file_range), half the CPU of reading and
     // writing it through a buffer, and only the rest is written over it. A copy begun before the
     // list came (copyOldEarly) serves every chunk it left in place, however few.
-    const early = this.early.get(staged);
-    this.early.delete(staged);
     const prefill = early
       ? { copy: () => early, chunks: inPlace }
       : oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size
@@ -159,13 +157,13 @@ export class Assembly {
    * filled are overwritten in place, not allocated again; a file rewritten through costs one local
    * copy of its old version for nothing (datasets mostly grow and change in place).
    */
-  copyOldEarly(staged: string, from: string, identity: string): void {
+  copyOldEarly(staged: string, from: string, identity: string): Promise<boolean> {
     const copy = this.earlyCopies.run(async () => {
       await this.prepare?.();
       return this.copyWhole(from, identity, staged);
     }, true);
     copy.catch(() => {}); // a failure to make staging surfaces where the file is created
-    this.early.set(staged, copy);
+    return copy;
   }
 
   /**

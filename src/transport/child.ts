@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
 import { connectDirect, type Connection, type StreamKind } from './connection.js';
-import { notStarted } from './ssh-errors.js';
+import { explainEnd } from './agent-start.js';
 
 /** The exit status of ssh itself failing (not the remote command). */
 const sshFailedStatus = 255;
@@ -45,14 +45,10 @@ export function childConnection(command: string, args: string[], label: string, 
     async explain(err, printed) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
       const res = await within(exited, 2000);
-      const tail = stderr.trim().split('\n').slice(-3).join(' / ');
       if (res?.error) return new DsyncError('REMOTE_MISSING', `cannot start ${command}: ${res.error.message}`);
-      const missing = (detail: string) => new DsyncError('REMOTE_MISSING', `dsync could not be started on ${label}${detail ? ` (${detail})` : ''}; ${missingHint}`);
-      if (res && (res.code === 127 || /command not found|No such file or directory/.test(tail))) return missing(tail);
-      // It ended without starting the agent; 255 is ssh's own failure, explained by its stderr.
-      if (printed !== undefined && typeof res?.code === 'number' && res.code !== sshFailedStatus) return missing(notStarted(tail, printed, res.code));
-      if (tail) return new DsyncError(err.code, `${err.message}: ${tail}`);
-      return err;
+      // 255 is ssh's own failure (-e ssh), explained by its stderr, not a status of the agent's command.
+      const status = res?.code === sshFailedStatus ? null : res?.code;
+      return explainEnd(err, { where: label, hint: missingHint, status, stderrTail: stderr.trim().split('\n').slice(-3).join(' / '), printed });
     },
     async close() {
       if (!child.stdin!.destroyed) child.stdin!.end();

@@ -1,7 +1,5 @@
 import { DsyncError } from '../errors/dsync-error.js';
 
-const REMOTE_HINT = 'install dsync there (same version) or name it with --remote-cmd';
-
 /** Messages and codes for SSH failures, shared by the ssh2 and the system-ssh transports. */
 export const sshFailure = {
   refused: (where: string) => new DsyncError('CONN_REFUSED', `connection to ${where} refused: is sshd running there and is the port right?`),
@@ -13,13 +11,7 @@ export const sshFailure = {
     new DsyncError('HOSTKEY_UNKNOWN', `host key of ${name} is not known (${fp}); verify the fingerprint, then run again with --accept-new-host-key to add it to ${files}`),
   hostKeyChanged: (name: string, fp: string, files: string) =>
     new DsyncError('HOSTKEY_CHANGED', `host key of ${name} has CHANGED (now ${fp}); this may be an attack. If the host was reinstalled, remove its old entry from ${files} (ssh-keygen -R '${name}')`),
-  remoteMissing: (host: string, detail: string) => new DsyncError('REMOTE_MISSING', `dsync could not be started on ${host}${detail ? ` (${detail})` : ''}; ${REMOTE_HINT}`),
 };
-
-/** Why the agent did not start, from the remote command's stderr, its output and its exit status. */
-export function notStarted(stderrTail: string, printed: string, status: number): string {
-  return [stderrTail || (printed ? `it printed ${JSON.stringify(printed)}` : 'it printed nothing'), `exit status ${status}`].join(', ');
-}
 
 /** Classify the stderr of a failed `ssh` client run (exit 255) the way ssh2 errors are classified. */
 export function classifySshStderr(stderr: string, host: string): DsyncError | null {

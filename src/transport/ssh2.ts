@@ -7,7 +7,8 @@ import { connectCoalescing } from './coalescing-socket.js';
 import { connectDirect, type Connection } from './connection.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, knownKeyTypes } from './known-hosts.js';
 import { resolveSshTarget, type SshTarget } from './ssh-config.js';
-import { notStarted, sshFailure } from './ssh-errors.js';
+import { explainEnd, REMOTE_HINT } from './agent-start.js';
+import { sshFailure } from './ssh-errors.js';
 
 export interface SshOptions {
   configFile: string | null;
@@ -188,13 +189,8 @@ function channelConnection(chan: ClientChannel, t: SshTarget, clients: Client[],
     },
     async explain(err, printed) {
       if (err.code !== 'CONN_LOST' && err.code !== 'PROTOCOL') return err;
-      const code = await within(exited, 2000);
-      const tail = stderr.trim().split('\n').slice(-3).join(' / ');
-      if (code === 127 || /command not found|No such file or directory/.test(tail)) return sshFailure.remoteMissing(t.alias, tail);
-      // The remote command ended (an exit status came back) without starting the agent.
-      if (printed !== undefined && typeof code === 'number') return sshFailure.remoteMissing(t.alias, notStarted(tail, printed, code));
-      if (tail) return new DsyncError(err.code, `${err.message}: ${tail}`);
-      return err;
+      const status = await within(exited, 2000);
+      return explainEnd(err, { where: t.alias, hint: REMOTE_HINT, status, stderrTail: stderr.trim().split('\n').slice(-3).join(' / '), printed });
     },
     async close(finished) {
       chan.end();

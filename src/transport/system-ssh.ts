@@ -1,6 +1,7 @@
 import { DsyncError } from '../errors/dsync-error.js';
 import { childConnection } from './child.js';
 import type { Connection } from './connection.js';
+import { REMOTE_HINT } from './agent-start.js';
 import { classifySshStderr } from './ssh-errors.js';
 
 /** Split a command line like a POSIX shell would for simple quoting ('...' "..." and \\). */
@@ -46,7 +47,7 @@ export function systemSshConnection(rsh: string, host: string, user: string | nu
   if (user) args.push('-l', user);
   args.push('--', host, `${o.remoteCmd} agent`);
   // The system ssh offers no way to open more channels from here: parallel streams need --transport tcp.
-  const conn = childConnection(cmd, args, host, 'install dsync there (same version) or name it with --remote-cmd', ['tcp']);
+  const conn = childConnection(cmd, args, host, REMOTE_HINT, ['tcp']);
   return {
     ...conn,
     async explain(err, printed) {

@@ -161,9 +161,9 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const stats = emptyStats();
     const assembly = new Assembly(index, stats);
     const staged = path.join(dir, 'staged');
-    assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, 64 * KiB)));
+    const copy = assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, 64 * KiB)));
     const next = change(old);
-    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), staged, oldFile);
+    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), staged, oldFile, copy);
     await file.created;
     expect(file.inPlace?.size).toBe(inPlace);
     expect(await assembly.copyLocal(file, local)).toEqual([]);
