@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
+import { helperShell } from '../util/helper-shell.js';
 
 /**
  * Staged files are spread over this many subdirectories (named by the first hex digit of their
@@ -19,10 +19,8 @@ const SUBDIRS = 16;
  * 6000 files took 3.4 s to create after such a delete, 0.2 s with the flag. Other filesystems
  * (or no chattr) simply keep the default placement.
  */
-function spreadSubdirs(dir: string): Promise<void> {
-  return new Promise((resolve) => {
-    execFile('chattr', ['+T', dir], { timeout: 2000 }, () => resolve());
-  });
+async function spreadSubdirs(dir: string): Promise<void> {
+  await helperShell.run('chattr', dir, 2000);
 }
 
 function mkdirIfMissing(dir: string): void {
