@@ -5,6 +5,7 @@ import { AGENT_MARK } from '../protocol/banner.js';
 import { parseHello } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, jsonPayload, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { Peer } from '../protocol/peer.js';
+import { helperShell } from '../util/helper-shell.js';
 import { RateLimit } from '../util/rate-limit.js';
 import { VERSION } from '../version.js';
 import { DataPlaneServer } from './data-plane.js';
@@ -30,6 +31,9 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     }
     const hello = parseHello(body);
     const o = hello.options;
+    // A receiver flushes and marks its staging area through this shell: started now, while this
+    // process is small, and before any data stream (see util/helper-shell.ts).
+    if (hello.role === 'receiver' && !o.dryRun) helperShell.warm();
     if (o.streams > 1) data = await DataPlaneServer.open(o.transport, o.streams, peer, hello.role === 'sender');
     if (o.bwlimit) peer.rateLimit = new RateLimit(o.bwlimit);
     await peer.send(MSG.WELCOME, encodeHandshake({ dsyncVersion: VERSION, data: data?.offer }));

@@ -25,7 +25,6 @@ import { emptyStats, type ItemAction, type Reporter, type RunStats } from './eve
 import { compileFilters, type Exclude } from './filter.js';
 import { decide } from './plan.js';
 import { EarlyFlush, fsyncFiles, syncFilesystem } from '../util/durable.js';
-import { helperShell } from '../util/helper-shell.js';
 import { Limiter } from '../util/limiter.js';
 import { mkdirp } from '../util/mkdirp.js';
 
@@ -51,8 +50,6 @@ const MAX_REFETCH = 3;
  * publishes them once every wanted chunk has arrived and checked out.
  */
 export async function runReceiver(peer: Peer, opts: ReceiverOptions): Promise<RunStats> {
-  // Started now, while this process is small: later it flushes and marks the staging area.
-  if (!opts.dryRun) helperShell.warm();
   const begin = decodeManifestBegin((await peer.expect(MSG.MANIFEST_BEGIN)).payload);
   const exclude = compileFilters([...opts.filters, ...begin.filters]);
   const run = new ReceiverRun(peer, opts, begin.params, begin.singleFile, exclude);

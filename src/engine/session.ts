@@ -6,6 +6,7 @@ import type { RunOptions } from '../protocol/hello.js';
 import { decodeHandshake, encodeHandshake, MSG, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { Peer } from '../protocol/peer.js';
 import type { Connection } from '../transport/connection.js';
+import { helperShell } from '../util/helper-shell.js';
 import { RateLimit } from '../util/rate-limit.js';
 import { VERSION } from '../version.js';
 import { openDataStreams, parseOffer } from './data-plane.js';
@@ -50,6 +51,8 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
       reporter.warning(w);
     },
   };
+  // A pull receives here: see agent.ts for why the helper shell starts this early.
+  if (pull && !options.dryRun) helperShell.warm();
   // A push scans its source while the connection is being made and the agent starts.
   const scanning = pull ? null : scanSource({ ...options, root: src.path, reporter: local });
   scanning?.catch(() => {}); // awaited once connected; a connection failure is reported first

@@ -163,7 +163,10 @@ describe('parallel data streams', () => {
     // meanwhile (a chunk sent corrupted would be caught, warned about and fetched again).
     expect(warnings).toEqual([]);
     expect(fired()).toBe(1);
-    const [slow, ...fast] = stats.streams as [number, ...number[]];
-    for (const b of fast) expect(b).toBeGreaterThan(slow * 2);
+    // Round-robin would hand the slow stream a fair share (a quarter); passed over, it carries
+    // under half of that. (How the fast ones share the rest depends on which drains first.)
+    const [slow] = stats.streams as [number, ...number[]];
+    const fairShare = stats.streams.reduce((a, b) => a + b, 0) / stats.streams.length;
+    expect(slow).toBeLessThan(fairShare / 2);
   });
 });
