@@ -95,6 +95,8 @@ class ReceiverRun {
   private sourceHadErrors = false;
   // Its result holds until the next chunk's decode: each chunk is written before the next is read.
   private readonly decoder = new ChunkDecoder();
+  /** Delta bases are read here: each is done with (signed, or a delta applied) before the next. */
+  private baseScratch: Buffer | null = null;
 
   constructor(
     private readonly peer: Peer,
@@ -629,9 +631,13 @@ class ReceiverRun {
       if (offset >= end) return undefined; // appended data: nothing old there
       const baseKey = c.key(lo);
       if (baseKey === key) return undefined;
-      const data = this.assembly.readLocal(baseKey);
+      const data = this.assembly.readLocal(baseKey, this.scratch());
       return data && data.length >= BLOCK ? { hash: c.hash(lo), sig: signature(data) } : undefined;
     };
+  }
+
+  private scratch(): Buffer {
+    return (this.baseScratch ??= Buffer.allocUnsafeSlow(this.params.max));
   }
 
   private countDry(e: Entry): void {
@@ -664,7 +670,7 @@ class ReceiverRun {
     if (!this.assembly.isPending(key)) throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
     let data: Buffer | null;
     try {
-      data = this.decoder.decode(chunk, (h) => this.assembly.readLocal(h.toString('latin1')));
+      data = this.decoder.decode(chunk, (h) => this.assembly.readLocal(h.toString('latin1'), this.scratch()));
     } catch {
       data = null;
     }

@@ -331,12 +331,14 @@ export class Assembly {
 
   /**
    * A chunk the receiver already holds; null if it is gone or changed. Read from a trusted file
-   * (see unchangedCheck) it needs no hashing; otherwise it is checked against its hash.
+   * (see unchangedCheck) it needs no hashing; otherwise it is checked against its hash. A caller
+   * that is done with the data before it reads another chunk passes `scratch` (a buffer of the
+   * largest chunk size) to have it read there instead of into a fresh buffer.
    */
-  readLocal(key: string): Buffer | null {
+  readLocal(key: string, scratch?: Buffer): Buffer | null {
     const loc = this.index.get(key);
     if (!loc) return null;
-    const buf = Buffer.allocUnsafe(loc.length);
+    const buf = scratch && scratch.length >= loc.length ? scratch.subarray(0, loc.length) : Buffer.allocUnsafe(loc.length);
     const unchanged = unchangedCheck(loc);
     if (unchanged && this.readTrusted(loc.file, unchanged, buf, loc.length, loc.offset)) return buf;
     try {
