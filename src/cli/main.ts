@@ -78,6 +78,7 @@ export function parseChunkSizes(s: string): ChunkParams {
 interface SyncFlags {
   dryRun?: boolean;
   delete?: boolean;
+  checksum?: boolean;
   verbose?: boolean;
   quiet?: boolean;
   progress?: boolean;
@@ -112,6 +113,7 @@ async function runCommand(kind: Kind, src: string, dst: string, flags: SyncFlags
     dryRun,
     destIsDir: false,
     verify: kind === 'verify',
+    checksum: !!flags.checksum,
     params: flags.chunkSize ? parseChunkSizes(flags.chunkSize) : DEFAULT_PARAMS,
     compression: parseCompression(flags.compress),
     filters: rules,
@@ -271,6 +273,7 @@ Examples:
     cmd.optionsGroup('What to change:');
     if (kind === 'sync') opt('-n, --dry-run', 'change nothing; list what would change');
     if (kind !== 'verify') opt('--delete', 'delete destination files that are not in the source');
+    if (kind !== 'verify') opt('-c, --checksum', 'read every source file dsync has not read before, even where size and mtime match the destination (without it, such a file is taken as unchanged, as rsync does)');
     if (kind === 'sync') {
       opt('--atomic', 'publish a whole new version at once: DST becomes a symlink to DST.versions/<time>, switched once everything is in place');
       opt('--keep <n>', 'with --atomic: previous versions to keep (unchanged files are hard links: they cost no space)', '2');

@@ -5,7 +5,7 @@ import { Cutter } from '../chunker/cdc.js';
 import { HashPool } from '../chunker/hash-pool.js';
 import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
-import { fileDigest } from '../manifest/codec.js';
+import { fileDigest, unhashed } from '../manifest/codec.js';
 import { entryIdentity, parentOf, sameMtime, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { StatCache } from '../manifest/stat-cache.js';
@@ -336,12 +336,17 @@ class ReceiverRun {
             const e = this.entries[index]!;
             this.awaitingLists.delete(index);
             this.unplannedLists++;
+            if (!chunks) continue; // read late, it had changed: the sender warned, the old version stays
+            const announced = e.digest;
             e.chunks = chunks;
-            if (!fileDigest(e).equals(e.digest!)) throw new DsyncError('PROTOCOL', `the chunk list of ${e.path} does not match its digest`);
+            if (announced && !fileDigest(e).equals(announced)) throw new DsyncError('PROTOCOL', `the chunk list of ${e.path} does not match its digest`);
           }
           this.chain(async () => {
-            for (const { index } of lists) {
+            for (const { index, chunks } of lists) {
               const e = this.entries[index]!;
+              // Announced unread, it was planned by size and mtime: now its content decides.
+              if (!e.digest) this.actions[index] = chunks ? decide(e, this.dest.get(e.path)) : 'none';
+              if (this.actions[index] !== 'new' && this.actions[index] !== 'changed') continue;
               if (this.opts.dryRun) {
                 this.countDry(e);
                 continue;
@@ -502,7 +507,7 @@ class ReceiverRun {
    */
   private copyOldEarly(idx: number, e: Entry): void {
     const d = this.dest.get(e.path);
-    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || this.mayMove(e)) return;
+    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e) || this.mayMove(e)) return;
     const staged = this.stagedName(e);
     this.early.set(idx, { staged, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d)) });
   }

@@ -2,16 +2,16 @@ import { constants, fstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Cutter } from '../chunker/cdc.js';
 import { HashPool } from '../chunker/hash-pool.js';
-import type { ChunkList } from '../chunker/chunk-list.js';
 import { ChunkEncoder } from '../codec/chunk-codec.js';
 import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { entryIdentity, statIdentity, type Entry } from '../manifest/entry.js';
-import { describeOne, scanTree, type ScanOptions } from '../manifest/scan.js';
+import { describeOne, readAnnounced, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { StatCache } from '../manifest/stat-cache.js';
 import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import type { RunOptions } from '../protocol/hello.js';
-import type { WantItem } from '../protocol/messages.js';
+import type { ListItem, WantItem } from '../protocol/messages.js';
+import { unhashed } from '../manifest/codec.js';
 import { FdCache, preadFull } from '../util/fd-cache.js';
 import { ReadAhead } from '../util/read-ahead.js';
 import { ChunkIndex, type ChunkLocation } from '../receiver/chunk-index.js';
@@ -20,7 +20,7 @@ import type { Reporter, RunStats } from './events.js';
 import { compileFilters, ignoreRules } from './filter.js';
 
 /** The run's options that concern the sender (documented in protocol/hello.ts), and what it reads. */
-export interface SenderOptions extends Pick<RunOptions, 'params' | 'compression' | 'filters' | 'verify'> {
+export interface SenderOptions extends Pick<RunOptions, 'params' | 'compression' | 'filters' | 'verify' | 'checksum'> {
   root: string;
   reporter: Reporter;
 }
@@ -40,6 +40,8 @@ export interface SourceScan {
   entries: ReadAhead<Entry>;
   cache: StatCache; // what the scan started from, written back once it is complete
   counts: { hadErrors: boolean; sourceRead: number };
+  /** Read a file the scan announced unread, now that its chunk list is wanted (see readAnnounced). */
+  readAnnounced(e: Entry, abs: string): Promise<Entry | null>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
     cache,
     pool,
     exclude: compileFilters([...opts.filters, ...ownRules]),
+    quickCheck: !opts.verify && !opts.checksum,
     onRead: (n) => {
       counts.sourceRead += n;
     },
@@ -82,6 +85,7 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
     entries,
     cache,
     counts,
+    readAnnounced: (e, abs) => readAnnounced(abs, e, scanOpts),
     close: async () => {
       entries.stop();
       await pool?.close();
@@ -154,22 +158,15 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
           break;
         }
         case MSG.NEED_LISTS: {
-          const lists: { index: number; chunks: ChunkList }[] = [];
-          let bytes = 0;
-          for (const index of decodeNeedLists(f.payload)) {
+          const indices = decodeNeedLists(f.payload);
+          for (const index of indices) {
             const e = scanned[index];
             if (!e || e.type !== 'file') throw new DsyncError('PROTOCOL', `${peer.label} asked for the chunk list of entry ${index}, which is not a file`);
-            lists.push({ index, chunks: e.chunks! });
-            // The receiver can only want chunks of files whose chunk lists it asked for: only
-            // those are indexed, not every file of the manifest (6000, 4000 of them unchanged).
-            locations.addFile(abs(e), e);
-            bytes += e.chunks!.count * 36;
-            if (bytes >= ENTRY_BATCH_BYTES) {
-              await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists.splice(0)));
-              bytes = 0;
-            }
           }
-          if (lists.length) await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists));
+          const answer = sendLists(indices);
+          // Files announced unread are read first: wants of other files are served meanwhile.
+          if (indices.some((i) => unhashed(scanned[i]!))) answer.catch((err: unknown) => peer.abort(err));
+          else await answer;
           break;
         }
         case MSG.WANT_END:
@@ -182,6 +179,36 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
           throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${peer.label}`);
       }
     }
+  };
+
+  /** Answer a request for chunk lists, reading the files announced unread (in the pool, at once). */
+  const sendLists = async (indices: number[]) => {
+    const read = await Promise.all(indices.map((i) => (unhashed(scanned[i]!) ? src.readAnnounced(scanned[i]!, abs(scanned[i]!)) : null)));
+    const lists: ListItem[] = [];
+    let bytes = 0;
+    for (let k = 0; k < indices.length; k++) {
+      const index = indices[k]!;
+      let e = scanned[index]!;
+      if (unhashed(e)) {
+        const now = read[k];
+        if (!now) {
+          lists.push({ index, chunks: null }); // warned about: the receiver keeps its version
+          continue;
+        }
+        scanned[index] = e = now;
+        scannedAs.set(abs(e), e);
+      }
+      lists.push({ index, chunks: e.chunks! });
+      // The receiver can only want chunks of files whose chunk lists it asked for: only
+      // those are indexed, not every file of the manifest (6000, 4000 of them unchanged).
+      locations.addFile(abs(e), e);
+      bytes += e.chunks!.count * 36;
+      if (bytes >= ENTRY_BATCH_BYTES) {
+        await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists.splice(0)));
+        bytes = 0;
+      }
+    }
+    if (lists.length) await peer.send(MSG.CHUNK_LISTS, encodeChunkLists(lists));
   };
 
   /** Read a run of adjacent chunks with one read, then check and send each. */

@@ -10,6 +10,7 @@ import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './en
  *
  *   entry := type:u8 path:str mode:uvar mtime_s:svar mtime_ns:uvar [cache: ino:uvar ctime_s:svar ctime_ns:uvar]
  *            file, cache form: size:uvar chunklist digest:16      file, wire form: size:uvar digest:16
+ *            file announced unread (type 4): size:uvar
  *            symlink: target:str
  *   chunklist := count:uvar len:uvar{count} hash:32{count}      (a chunk costs 32 + 1..3 bytes)
  *
@@ -21,11 +22,22 @@ import { MAX_PATH_BYTES, relPathProblem, type Entry, type EntryType } from './en
  * The digest is SHA-256 cut to 128 bits (like rsync's whole-file checksum): random bytes that no
  * compressor shrinks, sent for every file on every run, and 128 bits leave no practical chance
  * that two different chunk lists collide.
+ *
+ * A file the sender has not read yet (see unhashed() and scan.ts) is announced by size and mtime
+ * alone, with type code 4: the receiver takes it as unchanged when its own copy has the same size
+ * and mtime (rsync's quick check), and asks for its chunk list otherwise, which the sender then
+ * computes. The sender's cache keeps such a file the same way, to tell later whether it moved.
  */
 export type EntryForm = 'cache' | 'wire';
 export const MANIFEST_VERSION = 2;
 const TYPE_CODE: Record<EntryType, number> = { file: 1, dir: 2, symlink: 3 };
-const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'symlink' };
+const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'symlink', 4: 'file' };
+const UNHASHED_FILE = 4;
+
+/** A file announced without reading it: neither its chunk list nor its digest is known yet. */
+export function unhashed(e: Entry): boolean {
+  return e.type === 'file' && !e.chunks && !e.digest;
+}
 export const END_MARKER = 0;
 const NS = 1_000_000_000n;
 const MAX_SIZE = 2 ** 52;
@@ -47,7 +59,8 @@ function getTime(r: Reader): bigint {
 }
 
 export function encodeEntry(w: Writer, e: Entry, form: EntryForm): void {
-  w.u8(TYPE_CODE[e.type]).str(e.path).uvar(e.mode);
+  const bare = unhashed(e);
+  w.u8(bare ? UNHASHED_FILE : TYPE_CODE[e.type]).str(e.path).uvar(e.mode);
   putTime(w, e.mtimeNs);
   if (form === 'cache') {
     w.uvar(e.stat?.ino ?? 0);
@@ -55,6 +68,7 @@ export function encodeEntry(w: Writer, e: Entry, form: EntryForm): void {
   }
   if (e.type === 'file') {
     w.uvar(e.size);
+    if (bare) return;
     if (form === 'cache') encodeChunkList(w, e.chunks!);
     w.raw(fileDigest(e));
   } else if (e.type === 'symlink') {
@@ -119,6 +133,7 @@ export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): En
   }
   if (type === 'file') {
     e.size = r.uvar(MAX_SIZE);
+    if (code === UNHASHED_FILE) return e;
     if (form === 'cache') {
       e.chunks = decodeChunkList(r, e.size, params);
       digests.set(e.chunks, Buffer.from(r.raw(DIGEST_LEN)));

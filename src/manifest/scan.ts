@@ -20,6 +20,14 @@ export interface ScanOptions extends WalkOptions {
   buffer?: { data: Buffer; turn: Limiter };
   /** Worker threads that chunk files in parallel; without one, files are chunked in this thread. */
   pool?: HashPool | null;
+  /**
+   * A file the stat cache has never seen is described unread (no chunk list), and stays so while
+   * it does not move: the sender's first contact with a tree reads only the files whose size or
+   * mtime differ at the receiver (see unhashed() in codec.ts). A file that moved since the cache
+   * saw it (size, mtime, ctime or inode) is read, so a change after first contact is always found
+   * by content, even one that kept size and mtime.
+   */
+  quickCheck?: boolean;
 }
 
 /** Files being described at once: enough to keep every worker of the pool busy. */
@@ -82,13 +90,32 @@ export async function describe(abs: string, rel: string, st: BigIntStats, opts: 
   return describeNow(abs, rel, st, opts) ?? readFile(abs, rel, opts);
 }
 
+/**
+ * Read a file announced unread (`e`, see quickCheck) now that its chunk list is wanted. If it is no
+ * longer what was announced (another size, mtime or mode; gone, unreadable or changing), its list
+ * would not match the announcement: that is reported as a warning and the result is null.
+ */
+export async function readAnnounced(abs: string, e: Entry, opts: ScanOptions): Promise<Entry | null> {
+  try {
+    const read = await readFile(abs, e.path, opts);
+    if (read.size === e.size && read.mtimeNs === e.mtimeNs && read.mode === e.mode) return read;
+    opts.onWarning({ code: 'VANISHED', message: `${e.path}: changed during the run; skipped, the destination keeps its old version`, path: e.path });
+  } catch (err) {
+    opts.onWarning(toWarning(err, e.path));
+  }
+  return null;
+}
+
 /** An entry that needs no file read (directory, symlink, file the cache vouches for), or null. */
 function describeNow(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Entry | null {
   const mode = Number(st.mode & 0o7777n);
   if (st.isDirectory()) return { path: rel, type: 'dir', mode, mtimeNs: st.mtimeNs, size: 0 };
   if (st.isSymbolicLink()) return { path: rel, type: 'symlink', mode, mtimeNs: st.mtimeNs, size: 0, target: readlinkSync(abs) };
-  const cached = opts.cache.lookup(rel, st);
-  return cached ? fileEntry(rel, st, cached) : null;
+  const known = opts.cache.lookup(rel, st);
+  if (typeof known === 'object') return fileEntry(rel, st, known);
+  // Unread, the file goes out by size and mtime; a file that moved since the cache saw it is read.
+  if (known === 'moved' || !opts.quickCheck) return null;
+  return fileEntry(rel, st, undefined);
 }
 
 function fileEntry(rel: string, st: BigIntStats, chunks: Entry['chunks']): Entry {

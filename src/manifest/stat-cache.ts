@@ -52,13 +52,18 @@ export class StatCache {
     }
   }
 
-  lookup(rel: string, st: BigIntStats): ChunkList | undefined {
+  /**
+   * What the last scan knew of file `rel`, if it is still that file (same size, mtime, ctime and
+   * inode): its chunk list, or 'unread' for a file announced unread (scan.ts, quickCheck).
+   * 'unknown' for a path the last scan had no file at, 'moved' for one that changed since.
+   */
+  lookup(rel: string, st: BigIntStats): ChunkList | 'unread' | 'unknown' | 'moved' {
     const e = this.entries.get(rel);
-    if (!e || e.type !== 'file' || !e.stat) return undefined;
+    if (!e || e.type !== 'file' || !e.stat) return 'unknown';
     if (e.size !== Number(st.size) || e.mtimeNs !== st.mtimeNs || e.stat.ino !== Number(st.ino) || e.stat.ctimeNs !== st.ctimeNs) {
-      return undefined;
+      return 'moved';
     }
-    return e.chunks;
+    return e.chunks ?? 'unread';
   }
 
   /**

@@ -7,6 +7,7 @@ export interface RunOptions {
   deleteExtra: boolean;
   dryRun: boolean;
   verify: boolean; // re-read everything: no stat cache on either side
+  checksum: boolean; // no quick check of files the sender meets for the first time (manifest/scan.ts)
   destIsDir: boolean;
   params: ChunkParams;
   compression: Compression;
@@ -82,6 +83,6 @@ export function parseHello(body: Record<string, unknown>): Hello {
     dsyncVersion,
     role,
     path,
-    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, streams, transport, bwlimit, atomic: bool(o, 'atomic'), keep, stagingMaxAge, stagingMaxSize, params, compression, filters: filters as string[] },
+    options: { deleteExtra: bool(o, 'deleteExtra'), dryRun: bool(o, 'dryRun'), verify: bool(o, 'verify'), checksum: bool(o, 'checksum'), destIsDir: bool(o, 'destIsDir'), reportItems: bool(o, 'reportItems'), waitLock, timeout, streams, transport, bwlimit, atomic: bool(o, 'atomic'), keep, stagingMaxAge, stagingMaxSize, params, compression, filters: filters as string[] },
   };
 }

@@ -3,14 +3,14 @@ import type { ChunkParams } from '../chunker/params.js';
 import { DsyncError } from '../errors/dsync-error.js';
 import { isErrorCode, type ErrorCode } from '../errors/exit-codes.js';
 import type { Entry } from '../manifest/entry.js';
-import { decodeChunkList, decodeEntry, decodeParams, encodeChunkList, encodeEntry, encodeParams } from '../manifest/codec.js';
+import { decodeChunkList, decodeEntry, decodeParams, encodeChunkList, encodeEntry, encodeParams, unhashed } from '../manifest/codec.js';
 import type { ChunkList } from '../chunker/chunk-list.js';
 import { Reader, Writer } from '../util/binary.js';
 import { BLOCK, SIG_ENTRY_LEN } from '../codec/delta.js';
 import { zstdCompress, zstdDecompress } from '../codec/zstd.js';
 
 /** Wire protocol version; bumped on any incompatible change. Both sides must speak the same one. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 const MAGIC = Buffer.from('DSYNC');
 
 export const MSG = {
@@ -165,25 +165,33 @@ export function decodeNeedLists(payload: Buffer): number[] {
   return out;
 }
 
-export function encodeChunkLists(lists: { index: number; chunks: ChunkList }[]): Buffer {
+/**
+ * chunk lists := count:uvar (index:uvar kind:u8 [chunklist])*: kind 0 carries the list; kind 1 says
+ * that an unhashed file (codec.ts) was found changed or gone when the sender came to read it, so
+ * it has no list that matches its announcement (null here).
+ */
+export type ListItem = { index: number; chunks: ChunkList | null };
+
+export function encodeChunkLists(lists: ListItem[]): Buffer {
   const w = new Writer(1 << 16).uvar(lists.length);
   for (const l of lists) {
-    w.uvar(l.index);
-    encodeChunkList(w, l.chunks);
+    w.uvar(l.index).u8(l.chunks ? 0 : 1);
+    if (l.chunks) encodeChunkList(w, l.chunks);
   }
   return w.finish();
 }
 
 /** `entryFor` returns the file entry an index may name (or null), to bound each list by its size. */
-export function decodeChunkLists(payload: Buffer, params: ChunkParams, entryFor: (index: number) => Entry | null): { index: number; chunks: ChunkList }[] {
+export function decodeChunkLists(payload: Buffer, params: ChunkParams, entryFor: (index: number) => Entry | null): ListItem[] {
   const r = new Reader(payload, 'chunk lists');
   const n = r.uvar(r.remaining);
-  const out: { index: number; chunks: ChunkList }[] = [];
+  const out: ListItem[] = [];
   for (let i = 0; i < n; i++) {
     const index = r.uvar();
     const e = entryFor(index) ?? r.fail(`chunk list for entry ${index}, which was not asked for`);
-    const chunks = decodeChunkList(r, e.size, params);
-    out.push({ index, chunks });
+    const kind = r.u8();
+    if (kind > 1 || (kind === 1 && !unhashed(e))) r.fail(`bad chunk list kind ${kind} for entry ${index}`);
+    out.push({ index, chunks: kind === 0 ? decodeChunkList(r, e.size, params) : null });
   }
   r.end();
   return out;

@@ -66,6 +66,28 @@ describe('local sync through the CLI on the benchmark dataset', () => {
     expect(sum.metaOnly).toBeGreaterThan(0); // mtime-only touches move no data
     expect(sum.chunksLocal).toBeGreaterThan(0);
     expect(sum.bytesSent).toBeLessThan(sum.bytes * 0.35);
+    // dsync never read v2 before: it read exactly the files whose size or mtime differ from the
+    // destination's copy (v1's), or that it lacks (the quick check of first contact).
+    let differing = 0;
+    for (const [rel, n] of snapshot(v2)) {
+      if (n.type !== 'file') continue;
+      const size = statSync(path.join(v2, rel)).size;
+      const old = existsSync(path.join(v1, rel)) ? statSync(path.join(v1, rel), { bigint: true }) : null;
+      if (!old || Number(old.size) !== size || old.mtimeNs / 1000n !== n.mtimeUs) differing += size;
+    }
+    expect(differing).toBeGreaterThan(0);
+    expect(sum.sourceRead).toBe(differing);
+  });
+
+  it('--checksum reads every file of a tree it meets for the first time, and finds nothing more to do', async () => {
+    const copy = path.join(s.dir, 'v2-copy');
+    execFileSync('cp', ['-a', v2, copy]);
+    const r = await cli('sync', copy, dst, '--delete', '--checksum');
+    expect(r.code, r.stderr).toBe(0);
+    const sum = summary(r);
+    expect(sum.sourceRead).toBe(sum.bytes);
+    expect(sum.bytesSent).toBe(0);
+    expect(sum.created + sum.changed + sum.deleted).toBe(0);
   });
 
   it('a dry run lists the changes and changes nothing', async () => {
@@ -88,7 +110,7 @@ describe('local sync: edge cases', () => {
   const cli = (...args: string[]) => runCli(args, { cacheDir: cache });
   afterAll(s.cleanup);
 
-  it('two files with equal size and mtime but different bytes are told apart', async () => {
+  it('two files with equal size and mtime but different bytes are told apart, once the source was read before or with --checksum', async () => {
     const src = path.join(s.dir, 'same-stat-src');
     const dst = path.join(s.dir, 'same-stat-dst');
     mkdirSync(src);
@@ -98,15 +120,19 @@ describe('local sync: edge cases', () => {
     expect((await cli('sync', src, dst)).code).toBe(0);
     writeFileSync(f, 'B'.repeat(100_000));
     utimesSync(f, 1_600_000_000, 1_600_000_000);
-    // Another source tree with the same size and mtime but other bytes: the destination's cache
-    // must not vouch for it.
+    // The source's cache saw the file before: rewritten in place, it is read again (its ctime
+    // moved), whatever its size and mtime.
+    expect((await cli('sync', src, dst)).code).toBe(0);
+    expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('B'.repeat(100_000));
+    // Another source tree, never synced before, with the same size and mtime but other bytes:
+    // on first contact that counts as unchanged, as in rsync, unless --checksum has it read.
     const other = path.join(s.dir, 'same-stat-other');
     mkdirSync(other);
     writeFileSync(path.join(other, 'data.bin'), 'C'.repeat(100_000));
     utimesSync(path.join(other, 'data.bin'), 1_600_000_000, 1_600_000_000);
-    expect((await cli('sync', src, dst)).code).toBe(0);
-    expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('B'.repeat(100_000));
     expect((await cli('sync', other, dst)).code).toBe(0);
+    expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('B'.repeat(100_000));
+    expect((await cli('sync', other, dst, '--checksum')).code).toBe(0);
     expect(readFileSync(path.join(dst, 'data.bin'), 'utf8')).toBe('C'.repeat(100_000));
   });
 

@@ -18,6 +18,14 @@ describe('planner', () => {
     // Same size, same mtime, different bytes: must be transferred.
     expect(decide(file(), file({ chunks: chunks(2) }))).toBe('changed');
   });
+  it('takes a file announced unread as unchanged when size and mtime match, and asks for it otherwise', () => {
+    const unread = (over: Partial<Entry> = {}) => file({ chunks: undefined, ...over });
+    expect(decide(unread(), file({ chunks: chunks(2) }))).toBe('none');
+    expect(decide(unread({ mode: 0o600 }), file())).toBe('meta');
+    expect(decide(unread({ size: 11 }), file())).toBe('changed');
+    expect(decide(unread({ mtimeNs: 2_000_000_000n }), file())).toBe('changed');
+    expect(decide(unread(), undefined)).toBe('new');
+  });
   it('replaces an entry of another type', () => {
     expect(decide(file(), { path: 'a', type: 'dir', mode: 0o755, mtimeNs: 0n, size: 0 })).toBe('changed');
   });

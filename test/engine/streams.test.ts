@@ -83,7 +83,7 @@ class Faulty extends Duplex {
 
 function options(o: Partial<RunOptions>): RunOptions {
   return {
-    deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: DEFAULT_PARAMS,
+    deleteExtra: false, dryRun: false, verify: false, checksum: false, destIsDir: false, params: DEFAULT_PARAMS,
     compression: { kind: 'none' }, filters: [], reportItems: false, waitLock: 0, timeout: 0,
     streams: 4, transport: 'ssh', bwlimit: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, ...o,
   };

@@ -13,7 +13,7 @@ export async function syncThrough(src: string, dst: string, tamper: Transform = 
   const sender = new Peer(toSender, tamper, 'receiver');
   const receiver = new Peer(toReceiver, toSender, 'sender');
   const [stats] = await Promise.all([
-    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, reporter: nullReporter }).then((stats) => {
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
       onSent?.();
       return stats;
     }),

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ChunkList, HASH_LEN } from '../../src/chunker/chunk-list.js';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { DsyncError } from '../../src/errors/dsync-error.js';
-import { decodeEntry, DIGEST_LEN, encodeEntry, fileDigest, type EntryForm } from '../../src/manifest/codec.js';
+import { decodeEntry, DIGEST_LEN, encodeEntry, fileDigest, unhashed, type EntryForm } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
 import { CACHE_MAX_AGE_MS, cacheFileFor, decodeCache, encodeCache, PRUNE_EVERY_MS, StatCache } from '../../src/manifest/stat-cache.js';
 import { decodeChunkLists, decodeEntries, encodeChunkLists, encodeEntries } from '../../src/protocol/messages.js';
@@ -28,6 +28,10 @@ const entry: fc.Arbitrary<Entry> = fc.oneof(
   fc.record({ path: relPath, mode: fc.integer({ min: 0, max: 0o7777 }), mtimeNs: mtime, chunks: chunkLists, ino: fc.nat(), ctimeNs: mtime }).map(
     (r): Entry => ({ path: r.path, type: 'file', mode: r.mode, mtimeNs: r.mtimeNs, size: r.chunks.totalSize(), chunks: r.chunks, stat: { ino: r.ino, ctimeNs: r.ctimeNs } }),
   ),
+  // announced unread (the sender's first contact, see scan.ts): no chunk list, no digest
+  fc.record({ path: relPath, mode: fc.integer({ min: 0, max: 0o7777 }), mtimeNs: mtime, size: fc.nat(), ino: fc.nat(), ctimeNs: mtime }).map(
+    (r): Entry => ({ path: r.path, type: 'file', mode: r.mode, mtimeNs: r.mtimeNs, size: r.size, stat: { ino: r.ino, ctimeNs: r.ctimeNs } }),
+  ),
   fc.record({ path: relPath, mode: fc.integer({ min: 0, max: 0o7777 }), mtimeNs: mtime }).map((r): Entry => ({ ...r, type: 'dir', size: 0 })),
   fc.record({ path: relPath, target: fc.string({ minLength: 1, maxLength: 50 }).filter((s) => !s.includes('\0')), mtimeNs: mtime }).map((r): Entry => ({ ...r, type: 'symlink', mode: 0o777, size: 0 })),
 );
@@ -38,7 +42,7 @@ function comparable(e: Entry, form: EntryForm) {
   return {
     ...e,
     chunks: form === 'cache' && e.chunks ? [e.chunks.hashes.toString('hex'), [...e.chunks.lengths]] : undefined,
-    digest: form === 'wire' && file ? fileDigest(e).toString('hex') : undefined,
+    digest: form === 'wire' && file && !unhashed(e) ? fileDigest(e).toString('hex') : undefined,
     stat: form === 'cache' && file ? e.stat : undefined,
   };
 }
@@ -81,7 +85,11 @@ describe('manifest codec', () => {
     const chunks = new ChunkList(Buffer.alloc(2 * HASH_LEN, 9), Uint32Array.from([P.min, 100]));
     const e: Entry = { path: 'f', type: 'file', mode: 0o644, mtimeNs: 0n, size: P.min + 100 };
     const bytes = encodeChunkLists([{ index: 3, chunks }]);
-    expect(decodeChunkLists(bytes, P, (i) => (i === 3 ? e : null))[0]!.chunks.equals(chunks)).toBe(true);
+    expect(decodeChunkLists(bytes, P, (i) => (i === 3 ? e : null))[0]!.chunks!.equals(chunks)).toBe(true);
+    // No list: only for a file announced unread, which changed before the sender came to read it.
+    const none = encodeChunkLists([{ index: 3, chunks: null }]);
+    expect(decodeChunkLists(none, P, () => e)).toEqual([{ index: 3, chunks: null }]);
+    expect(() => decodeChunkLists(none, P, () => ({ ...e, digest: Buffer.alloc(DIGEST_LEN) }))).toThrow(/kind 1/);
     expect(() => decodeChunkLists(bytes, P, () => null)).toThrow(/not asked for/);
     expect(() => decodeChunkLists(bytes, P, () => ({ ...e, size: 5 }))).toThrow(DsyncError);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (b) => decodesOrRejects(() => decodeChunkLists(Buffer.from(b), P, () => e))));
@@ -134,8 +142,12 @@ describe('stat cache file', () => {
         const data = encodeCache(P, files.values());
         const back = decodeCache(data, P);
         expect([...back.keys()].sort()).toEqual([...files.keys()].sort());
-        // Each file's digest comes back with it (an unchanged file is announced without hashing).
-        for (const [p, e] of files) expect(fileDigest(back.get(p)!).equals(fileDigest(e))).toBe(true);
+        // Each file's digest comes back with it (an unchanged file is announced without hashing);
+        // a file announced unread comes back unread, to be told later whether it moved.
+        for (const [p, e] of files) {
+          if (unhashed(e)) expect(unhashed(back.get(p)!)).toBe(true);
+          else expect(fileDigest(back.get(p)!).equals(fileDigest(e))).toBe(true);
+        }
         expect(() => decodeCache(data.subarray(0, data.length - 1), P)).toThrow(DsyncError);
         const flipped = Buffer.from(data);
         flipped[flipped.length >> 1] ^= 1;

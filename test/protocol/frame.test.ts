@@ -127,7 +127,7 @@ describe('message decoders on hostile input', () => {
   });
 
   it('hello: validates every field it will act on', () => {
-    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0, timeout: 0, streams: 4, transport: 'tcp', bwlimit: 0, atomic: false, keep: 2, stagingMaxAge: 604800, stagingMaxSize: 1e11 } };
+    const good = { dsyncVersion: '1', role: 'receiver', path: '/x', options: { deleteExtra: false, dryRun: false, verify: false, checksum: false, destIsDir: false, params: { min: 16384, avg: 65536, max: 262144 }, compression: { kind: 'auto' }, filters: [], reportItems: true, waitLock: 0, timeout: 0, streams: 4, transport: 'tcp', bwlimit: 0, atomic: false, keep: 2, stagingMaxAge: 604800, stagingMaxSize: 1e11 } };
     expect(parseHello(good).role).toBe('receiver');
     const { body } = decodeHandshake(encodeHandshake(good), 'x');
     expect(parseHello(body).path).toBe('/x');
@@ -139,6 +139,7 @@ describe('message decoders on hostile input', () => {
     expect(() => parseHello({ ...good, options: { ...good.options, transport: 'udp' } })).toThrow(/transport/);
     expect(() => parseHello({ ...good, options: { ...good.options, bwlimit: -1 } })).toThrow(/bwlimit/);
     expect(() => parseHello({ ...good, options: { ...good.options, atomic: 'yes' } })).toThrow(/atomic/);
+    expect(() => parseHello({ ...good, options: { ...good.options, checksum: 1 } })).toThrow(/checksum/);
     expect(() => parseHello({ ...good, options: { ...good.options, keep: -1 } })).toThrow(/keep/);
     expect(() => parseHello({ ...good, options: { ...good.options, stagingMaxSize: Infinity } })).toThrow(/stagingMaxSize/);
   });
