@@ -134,8 +134,10 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
     await peer.send(MSG.MANIFEST_END, encodeManifestEnd(counts.hadErrors));
     opts.reporter.phase('transferring');
     // The scan is complete: its cache is written while chunks are served, not after.
-    if (!opts.verify) await src.cache.save(real, opts.params, scanned).catch(() => {});
+    if (!opts.verify) await (saved = src.cache.save(real, opts.params, scanned).catch(() => {}));
   };
+  let saved: Promise<void> = Promise.resolve();
+  let readLate = false; // a file announced unread was read for its chunk list (see sendLists)
 
   const files = new FdCache(constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 32);
   const warned = new Set<string>(); // files reported as changed or vanished during the run
@@ -172,8 +174,12 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
         case MSG.WANT_END:
           // On every data stream too: the receiver knows each stream has delivered all it carried.
           await peer.sendOnAll(MSG.SEND_END, jsonPayload({ sourceRead: counts.sourceRead, streams: peer.dataStreams }));
+          // Every list is out: the cache learns the files read for one, while the receiver
+          // finishes (a push of this tree to another destination then reads none of them again).
+          if (readLate) saved = saved.then(() => src.cache.save(real, opts.params, scanned)).catch(() => {});
           break;
         case MSG.DONE:
+          await saved;
           return decodeJson(f.payload, 'result').stats as RunStats;
         default:
           throw new DsyncError('PROTOCOL', `unexpected ${MSG_NAME[f.type] ?? `message type ${f.type}`} from ${peer.label}`);
@@ -197,6 +203,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
         }
         scanned[index] = e = now;
         scannedAs.set(abs(e), e);
+        readLate = true;
       }
       lists.push({ index, chunks: e.chunks! });
       // The receiver can only want chunks of files whose chunk lists it asked for: only

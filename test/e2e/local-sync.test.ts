@@ -110,6 +110,19 @@ describe('local sync: edge cases', () => {
   const cli = (...args: string[]) => runCli(args, { cacheDir: cache });
   afterAll(s.cleanup);
 
+  it('files read for their chunk lists are cached: a push of the same tree to a second destination reads none again', async () => {
+    const src = path.join(s.dir, 'fanout-src');
+    mkdirSync(src);
+    for (let i = 0; i < 5; i++) writeFileSync(path.join(src, `f${i}.bin`), noise(70_000, 500 + i));
+    const first = await runCli(['sync', src, path.join(s.dir, 'fanout-1'), '--json'], { cacheDir: cache });
+    expect(first.code, first.stderr).toBe(0);
+    expect(summary(first).sourceRead).toBe(350_000); // a new destination wants every list
+    const second = await runCli(['sync', src, path.join(s.dir, 'fanout-2'), '--json'], { cacheDir: cache });
+    expect(second.code, second.stderr).toBe(0);
+    expect(summary(second).sourceRead).toBe(0);
+    expect(treeDiff(src, path.join(s.dir, 'fanout-2'))).toEqual([]);
+  });
+
   it('two files with equal size and mtime but different bytes are told apart, once the source was read before or with --checksum', async () => {
     const src = path.join(s.dir, 'same-stat-src');
     const dst = path.join(s.dir, 'same-stat-dst');
