@@ -41,7 +41,7 @@ export interface SourceScan {
   cache: StatCache; // what the scan started from, written back once it is complete
   counts: { hadErrors: boolean; sourceRead: number };
   /** Read a file the scan announced unread, now that its chunk list is wanted (see readAnnounced). */
-  readAnnounced(e: Entry, abs: string): Promise<Entry | null>;
+  readAnnounced(abs: string, e: Entry): Promise<Entry | null>;
   close(): Promise<void>;
 }
 
@@ -85,7 +85,7 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
     entries,
     cache,
     counts,
-    readAnnounced: (e, abs) => readAnnounced(abs, e, scanOpts),
+    readAnnounced: (abs, e) => readAnnounced(abs, e, scanOpts),
     close: async () => {
       entries.stop();
       await pool?.close();
@@ -189,7 +189,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
 
   /** Answer a request for chunk lists, reading the files announced unread (in the pool, at once). */
   const sendLists = async (indices: number[]) => {
-    const read = await Promise.all(indices.map((i) => (unhashed(scanned[i]!) ? src.readAnnounced(scanned[i]!, abs(scanned[i]!)) : null)));
+    const read = await Promise.all(indices.map((i) => (unhashed(scanned[i]!) ? src.readAnnounced(abs(scanned[i]!), scanned[i]!) : null)));
     const lists: ListItem[] = [];
     let bytes = 0;
     for (let k = 0; k < indices.length; k++) {

@@ -53,7 +53,7 @@ class HelperShell {
       // A late answer still takes its place in the queue; resolving twice does nothing.
       if (timeoutMs !== undefined) setTimeout(() => resolve(false), timeoutMs).unref();
       this.waiting.push(resolve);
-      this.busy(true);
+      this.refs(c, true);
       c.stdin.write(`${op}\n${dir}\n`);
     });
   }
@@ -70,7 +70,7 @@ class HelperShell {
         this.waiting.shift()?.(ok);
       }
       if (this.waiting.length) return;
-      this.busy(false);
+      this.refs(c, false);
       this.idleLater();
     });
     const gone = () => {
@@ -83,8 +83,7 @@ class HelperShell {
     c.on('error', gone);
     c.on('close', gone);
     c.stdin!.on('error', () => {}); // a dead shell surfaces through 'close'
-    c.unref();
-    for (const h of [c.stdin, c.stdout] as { unref?: () => void }[]) h.unref?.call(h);
+    this.refs(c, false);
     return c;
   }
 
@@ -98,10 +97,8 @@ class HelperShell {
     }, HELPER_IDLE_MS).unref();
   }
 
-  /** Referenced only while an answer is awaited. */
-  private busy(on: boolean): void {
-    const c = this.child;
-    if (!c) return;
+  /** The shell is referenced only while an answer is awaited. */
+  private refs(c: ChildProcess, on: boolean): void {
     for (const h of [c, c.stdin, c.stdout] as { ref?: () => void; unref?: () => void }[]) (on ? h.ref : h.unref)?.call(h);
   }
 }
