@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import ssh2, { type AuthMethod, type ClientChannel } from 'ssh2';
+import type { AuthMethod, ClientChannel } from 'ssh2';
 import { DsyncError } from '../errors/dsync-error.js';
 import { within } from '../util/timeout.js';
 import { connectCoalescing } from './coalescing-socket.js';
@@ -9,6 +9,7 @@ import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, knownKeyTypes 
 import { resolveSshTarget, type SshTarget } from './ssh-config.js';
 import { explainEnd, REMOTE_HINT } from './agent-start.js';
 import { sshFailure } from './ssh-errors.js';
+import { loadSsh2 } from './ssh2-loader.js';
 
 export interface SshOptions {
   configFile: string | null;
@@ -16,7 +17,7 @@ export interface SshOptions {
   acceptNewHostKey: boolean;
 }
 
-const { Client, utils } = ssh2; // CommonJS package: named exports are not visible to ESM
+const { Client, utils } = loadSsh2();
 type Client = InstanceType<typeof Client>;
 
 /** Host-key algorithm names to prefer for each key type found in known_hosts. */
