@@ -30,6 +30,8 @@ const MIN_RATIO = 1e-3;
  */
 export class CompressionGovernor {
   compressing = true;
+  /** Set once a whole window has gone out: from then on, the transfer is bulk. */
+  bulk = false;
   private windowStart: number;
   private windowBytes = 0;
   private readonly rate = { on: Number.NaN, off: Number.NaN }; // bytes/ms, smoothed
@@ -68,6 +70,7 @@ export class CompressionGovernor {
     this.windowBytes = 0;
     this.windowWire = 0;
     this.windowStart = t;
+    this.bulk = true;
     if (Number.isNaN(this.rate.off)) {
       this.compressing = false; // measured one way, now the other
       return;

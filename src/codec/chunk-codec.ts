@@ -7,7 +7,13 @@ import { zstd, zstdDecompress } from './zstd.js';
 
 export type Compression = { kind: 'none' } | { kind: 'auto' } | { kind: 'level'; level: number };
 
+/**
+ * `--compress auto`'s levels: the first window of a transfer (a nightly update fits in it) is
+ * about bytes, bulk data after it about speed. On text shards of 64 KiB chunks, level 2 goes 34%
+ * faster than level 3 for 4% more bytes (302 against 226 MB/s, ratio 0.330 against 0.318).
+ */
 const AUTO_LEVEL = 3;
+const BULK_LEVEL = 2;
 /** Below this saving a compressed chunk is not worth the receiver's CPU: send it raw. */
 const MIN_SAVING = 0.97;
 /**
@@ -56,7 +62,7 @@ export class ChunkEncoder {
 
   /** `data` compressed, in a buffer kept from call to call: valid until the next call. */
   private compress(data: Buffer): Buffer {
-    const level = this.mode.kind === 'level' ? this.mode.level : AUTO_LEVEL;
+    const level = this.mode.kind === 'level' ? this.mode.level : this.governor?.bulk ? BULK_LEVEL : AUTO_LEVEL;
     const bound = zstd.compressBound(data.length);
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(bound);
     return this.out.subarray(0, this.cctx.compress(this.out, data, level));

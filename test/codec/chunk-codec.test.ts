@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
-import { CompressionGovernor } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, WINDOW } from '../../src/codec/adaptive.js';
 import { ChunkDecoder, ChunkEncoder, type Compression } from '../../src/codec/chunk-codec.js';
 import { signature } from '../../src/codec/delta.js';
 import { ENC } from '../../src/protocol/messages.js';
@@ -53,6 +53,18 @@ describe('chunk codec: --compress auto, none and levels', () => {
     const dec = new ChunkDecoder();
     expect(dec.decode({ hash: sha256(text), encoding: first.encoding, rawLength: text.length, data: first.payload }, () => null).equals(text)).toBe(true);
     expect(dec.decode({ hash: sha256(edited), encoding: delta.encoding, rawLength: edited.length, data: delta.payload }, () => other).equals(edited)).toBe(true);
+  });
+
+  it('auto compresses the first window at level 3, bulk data after it at the faster level 2', () => {
+    const governor = new CompressionGovernor();
+    const enc = new ChunkEncoder({ kind: 'auto' }, governor);
+    const atLevel = (level: number) => new ChunkEncoder({ kind: 'level', level }).encode(text).payload;
+    expect(atLevel(2).equals(atLevel(3))).toBe(false); // the data tells the levels apart
+    expect(enc.encode(text).payload.equals(atLevel(3))).toBe(true);
+    enc.sent(WINDOW, WINDOW / 3);
+    expect(governor.bulk).toBe(true);
+    governor.compressing = true;
+    expect(enc.encode(text).payload.equals(atLevel(2))).toBe(true);
   });
 
   it('none never compresses; an explicit level compresses harder', () => {
