@@ -9,6 +9,13 @@ export const FIRST_PROBE = 2;
  * receiver's disk is the limit, say), compressing only takes CPU from both ends.
  */
 export const COMPRESS_MARGIN = 1.1;
+/**
+ * While raw is chosen, one chunk per this many source bytes is compressed anyway (and sent so if it
+ * shrank): a sample of what compression would do to the data going out now, and how fast.
+ */
+export const SAMPLE_EVERY = 1024 * 1024;
+/** How much faster the samples must estimate compressed data to leave for it to be tried at once. */
+export const ESTIMATE_MARGIN = 1.5;
 /** A floor for the measured compression ratio (deltas of a few bytes for whole chunks). */
 const MIN_RATIO = 1e-3;
 
@@ -22,7 +29,11 @@ const MIN_RATIO = 1e-3;
  * than a text shard, compressed or not, and compressing them saves nothing). A window in the
  * slower mode costs time, so the other mode is tried again only when a window of the chosen one
  * went so slow that the other, as last measured, would win (the link or the load changed), or
- * after a number of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. The first windows
+ * after a number of windows: FIRST_PROBE at first, doubling to PROBE_EVERY. While raw is chosen,
+ * samples (SAMPLE_EVERY) keep the compressor's speed and ratio current with the data: a window
+ * whose samples show that compression would clearly be faster (text after a stretch of JPEGs on a
+ * slow link) tries it at once, and one whose samples show it cannot be (a compressor slower than
+ * the link, data that does not shrink) skips the scheduled try. The first windows
  * share the ends with the receiver's planning and the start of its disk flushes, so one
  * measurement of each mode there can be far off; a try's measurement replaces the one it
  * questions instead of being averaged with it. The first window is compressed, so a small
@@ -42,6 +53,8 @@ export class CompressionGovernor {
   private windowWire = 0; // bytes the current window's source data took on the wire
   private ratio = 1; // wire bytes per source byte in the last compressed window
   private work = { bytes: 0, ms: 0 }; // compressor time in the current window
+  private samples = { bytes: 0, wire: 0, ms: 0 }; // chunks sampled in the current (raw) window
+  private sinceSample = SAMPLE_EVERY; // source bytes since the last sample: the first raw chunk is one
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.windowStart = now();
@@ -51,6 +64,21 @@ export class CompressionGovernor {
   compressed(bytes: number, ms: number): void {
     this.work.bytes += bytes;
     this.work.ms += ms;
+  }
+
+  /** While raw is chosen: whether this chunk of `bytes` is to be compressed as a sample. */
+  sampleNow(bytes: number): boolean {
+    this.sinceSample += bytes;
+    if (this.sinceSample < SAMPLE_EVERY) return false;
+    this.sinceSample = 0;
+    return true;
+  }
+
+  /** A sampled chunk of `bytes` compressed to `wire` bytes in `ms`. */
+  sampled(bytes: number, wire: number, ms: number): void {
+    this.samples.bytes += bytes;
+    this.samples.wire += wire;
+    this.samples.ms += ms;
   }
 
   /** `bytes` of source data have been handed to the streams, as `wire` bytes. */
@@ -66,7 +94,13 @@ export class CompressionGovernor {
     this.probing = false;
     if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
     if (this.compressing) this.ratio = Math.max(this.windowWire / this.windowBytes, MIN_RATIO);
+    const sampled = !this.compressing && this.samples.bytes > 0;
+    if (sampled) {
+      this.speed = this.samples.bytes / Math.max(this.samples.ms, 1e-3);
+      this.ratio = Math.max(this.samples.wire / this.samples.bytes, MIN_RATIO);
+    }
     this.work = { bytes: 0, ms: 0 };
+    this.samples = { bytes: 0, wire: 0, ms: 0 };
     this.windowBytes = 0;
     this.windowWire = 0;
     this.windowStart = t;
@@ -83,9 +117,17 @@ export class CompressionGovernor {
     const credibleOn = (raw: number) => Math.min(this.rate.on, raw / this.ratio);
     const faster = canWin(this.rate.off) && credibleOn(this.rate.off) > this.rate.off * COMPRESS_MARGIN;
     const inChosen = this.compressing === faster;
-    // This window of the chosen mode went so slow that the other mode, as last measured, would win.
-    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : canWin(rate) && rate * COMPRESS_MARGIN < credibleOn(rate);
-    if (inChosen && (doubt || ++this.sinceProbe >= this.probeAfter)) {
+    // What this window's samples say of the data now: compressed, it would leave at the
+    // compressor's speed or as fast as the link takes raw data shrunk by the ratio, whichever is
+    // lower. Against the smoothed raw rate (one slow window, a burst of small files, is no
+    // reason), and by ESTIMATE_MARGIN: a sample times one chunk, not encryption and queues.
+    const estimated = sampled && Math.min(this.speed, this.rate.off / this.ratio) > this.rate.off * ESTIMATE_MARGIN;
+    // This window of the chosen mode went so slow that the other mode, as last measured, would
+    // win; or raw is chosen and the samples say compression would now clearly win.
+    const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : estimated || (canWin(rate) && rate * COMPRESS_MARGIN < credibleOn(rate));
+    // The samples say compression cannot be clearly faster however the link goes: no try is due.
+    const hopeless = sampled && (this.speed < this.rate.off * COMPRESS_MARGIN || this.ratio * COMPRESS_MARGIN > 1);
+    if (inChosen && (doubt || (!hopeless && ++this.sinceProbe >= this.probeAfter))) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);
       this.probing = true;

@@ -47,10 +47,13 @@ export class ChunkEncoder {
       const ops = makeDelta(data, base.sig);
       if (ops.length < data.length * DELTA_WORTH) return { encoding: ENC.DELTA, payload: Buffer.concat([base.hash, this.compress(ops)]) };
     }
-    if (this.governor?.compressing === false) return { encoding: ENC.RAW, payload: data };
+    const g = this.governor;
+    if (g && !g.compressing && !g.sampleNow(data.length)) return { encoding: ENC.RAW, payload: data };
     const t = performance.now();
     const plain = this.compress(data);
-    this.governor?.compressed(data.length, performance.now() - t);
+    const ms = performance.now() - t;
+    if (g?.compressing) g.compressed(data.length, ms);
+    else g?.sampled(data.length, plain.length, ms);
     // Copied out of the kept buffer only when sent (it is queued for a stream).
     return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: Buffer.from(plain) } : { encoding: ENC.RAW, payload: data };
   }

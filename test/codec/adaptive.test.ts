@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, SAMPLE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
 
 /** Hand `bytes` of source data to the streams: text-like, a third of it on the wire when compressed. */
 function send(g: CompressionGovernor, bytes: number): void {
@@ -165,5 +165,55 @@ describe('CompressionGovernor (--compress auto)', () => {
     run(20, 300, 120); // fast link: raw
     const later = run(40, 100, 400); // now slow: compression wins again
     expect(later.slice(-8).filter((m) => m).length).toBeGreaterThanOrEqual(7); // compressed again, but for a probe at most
+  });
+
+  /**
+   * Windows of 64 KiB chunks through a governor the way the encoder drives it: while raw is
+   * chosen, sampled chunks are compressed to `ratio` of their size at `compressorMs` a window's
+   * worth. A window takes `msRaw`, or `msCompressed`, as the link and the data make it.
+   */
+  function sampledRun(g: CompressionGovernor, clock: { t: number }, windows: number, w: { msRaw: number; msCompressed: number; ratio: number; compressorMs: number }): boolean[] {
+    const modes: boolean[] = [];
+    const chunk = 64 * 1024;
+    for (let i = 0; i < windows; i++) {
+      modes.push(g.compressing);
+      const compressing = g.compressing;
+      for (let n = 0; n < WINDOW; n += chunk) {
+        clock.t += (compressing ? w.msCompressed : w.msRaw) * (chunk / WINDOW);
+        const ms = w.compressorMs * (chunk / WINDOW);
+        if (compressing) g.compressed(chunk, ms);
+        else if (g.sampleNow(chunk)) g.sampled(chunk, chunk * w.ratio, ms);
+        g.sent(chunk, compressing ? chunk * w.ratio : chunk);
+      }
+    }
+    return modes;
+  }
+
+  it('samples about one chunk per SAMPLE_EVERY bytes while raw is chosen', () => {
+    const g = new CompressionGovernor(() => 0);
+    g.compressing = false;
+    let samples = 0;
+    for (let n = 0; n < 64 * SAMPLE_EVERY; n += 64 * 1024) if (g.sampleNow(64 * 1024)) samples++;
+    expect(samples).toBe(64);
+  });
+
+  it('tries compression at once when the samples show the data now shrinks and the link is the limit', () => {
+    const clock = { t: 0 };
+    const g = new CompressionGovernor(() => clock.t);
+    // JPEGs on a slow link: compressing saves nothing, raw is chosen.
+    sampledRun(g, clock, 40, { msRaw: 250, msCompressed: 250, ratio: 1, compressorMs: 20 });
+    expect(g.compressing).toBe(false);
+    // Text now: a third of the bytes, and a compressor far faster than the link.
+    const modes = sampledRun(g, clock, 4, { msRaw: 250, msCompressed: 100, ratio: 1 / 3, compressorMs: 20 });
+    expect(modes.slice(1)).toEqual([true, true, true]); // tried after one window, and kept
+  });
+
+  it('skips the scheduled tries where the samples show compression cannot win (a fast link, a slow compressor)', () => {
+    const clock = { t: 0 };
+    const g = new CompressionGovernor(() => clock.t);
+    const modes = sampledRun(g, clock, 200, { msRaw: 100, msCompressed: 200, ratio: 1 / 3, compressorMs: 150 });
+    expect(modes.slice(2).filter((m) => m)).toEqual([]);
+    // Without samples the same link gets its tries (see "on a fast link" above).
+    expect(drive(200, 200, 100).slice(2).filter((m) => m).length).toBeGreaterThan(3);
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
-import { CompressionGovernor, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, SAMPLE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
 import { ChunkDecoder, ChunkEncoder, type Compression } from '../../src/codec/chunk-codec.js';
 import { signature } from '../../src/codec/delta.js';
 import { ENC } from '../../src/protocol/messages.js';
@@ -65,6 +65,21 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(governor.bulk).toBe(true);
     governor.compressing = true;
     expect(enc.encode(text).payload.equals(atLevel(2))).toBe(true);
+  });
+
+  it('while auto sends raw, it compresses a sample chunk per SAMPLE_EVERY bytes and sends it compressed', () => {
+    const governor = new CompressionGovernor();
+    const samples: number[][] = [];
+    governor.sampled = (bytes, wire, ms) => samples.push([bytes, wire, ms]);
+    governor.compressing = false;
+    const enc = new ChunkEncoder({ kind: 'auto' }, governor);
+    const encodings = Array.from({ length: 2 * (SAMPLE_EVERY / text.length) }, () => enc.encode(text).encoding);
+    expect(encodings.filter((e) => e === ENC.ZSTD).length).toBe(2);
+    expect(encodings[0]).toBe(ENC.ZSTD);
+    expect(samples.map(([bytes, wire]) => [bytes, wire! < text.length / 5])).toEqual([
+      [text.length, true],
+      [text.length, true],
+    ]);
   });
 
   it('none never compresses; an explicit level compresses harder', () => {
