@@ -11,6 +11,15 @@ import type { EarlyFlush } from '../util/durable.js';
 import type { Journal } from './journal.js';
 
 const CREATE_CONCURRENCY = 16;
+/**
+ * Files created ahead of their data, at most. Fewer than the write descriptors kept open
+ * (`writes`): the descriptor that created a file is the one that writes it, instead of being
+ * closed to make room for the next file created ahead and opened again (an initial copy queued
+ * all 6000 creations at once and opened 6000 files twice, on the receiver's busiest thread).
+ * A file whose data comes before its turn is created at once (see creation()).
+ */
+export const CREATE_AHEAD = 192;
+const WRITE_FDS = 256;
 /** Old versions copied at once ahead of their chunk lists (see copyOldEarly). */
 const EARLY_COPIES = 4;
 const openFd = promisify(open);
@@ -28,7 +37,9 @@ export interface StagedFile {
   staged: string;
   remaining: number; // chunk slots not yet written
   state: 'filling' | 'ready' | 'failed';
-  created: Promise<void>; // creating a file is slow on many filesystems: it happens in the background
+  /** Creating a file is slow on many filesystems: it happens in the background (see creation()). Null until begun. */
+  created: Promise<void> | null;
+  create: (() => Promise<void>) | null; // how, until begun
   /** Chunks (by index) its creation copied into place from the old version in one go (see addFile). */
   inPlace: Set<number> | null;
 }
@@ -60,8 +71,11 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 export class Assembly {
   private readonly pending = new Map<string, Slot[]>();
   private readonly reads = new FdCache(READ_FLAGS, 32);
-  private readonly writes = new FdCache(constants.O_WRONLY, 64);
+  private readonly writes = new FdCache(constants.O_WRONLY, WRITE_FDS);
   private readonly creating = new Limiter(CREATE_CONCURRENCY);
+  private readonly toCreate: StagedFile[] = []; // in the order their data is wanted
+  private nextToCreate = 0;
+  private ahead = 0; // files being created or filled (see CREATE_AHEAD)
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
   private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
   private readonly held: FileHandle[] = []; // old versions copied whole (see copyWhole)
@@ -85,7 +99,7 @@ export class Assembly {
    * of the old version `old` that copyOldEarly began at `staged`.
    */
   addFile(entry: Entry, staged: string, old?: string, early?: Promise<boolean>): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
-    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: Promise.resolve(), inPlace: null };
+    const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: null, create: null, inPlace: null };
     const want: FileChunk[] = [];
     const local: FileChunk[] = [];
     let localBytes = 0;
@@ -121,9 +135,7 @@ export class Assembly {
       : oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size
         ? { copy: () => this.copyWhole(old!, entryIdentity(oldEntry!), staged), chunks: inPlace }
         : null;
-    // A file with much to copy from local data (a changed shard) is created ahead of the small
-    // new files queued before it: its copy is the longest work of the run and waits for it.
-    file.created = this.creating.run(async () => {
+    file.create = async () => {
       await this.prepare?.();
       if (prefill && (await prefill.copy())) file.inPlace = prefill.chunks;
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
@@ -143,8 +155,14 @@ export class Assembly {
           await fsp.truncate(staged, entry.size);
         }
       }
-    }, localBytes >= LARGE_COPY);
-    file.created.catch(() => {}); // awaited where the file is first written
+    };
+    // A file with much to copy from local data (a changed shard) is created at once, ahead of
+    // the small new files queued before it: its copy is the longest work of the run.
+    if (localBytes >= LARGE_COPY) this.beginCreate(file, true);
+    else {
+      this.toCreate.push(file);
+      this.createAhead();
+    }
     return { file, want, local, localBytes };
   }
 
@@ -195,7 +213,7 @@ export class Assembly {
     this.stats.chunksTotal += c.count;
     this.stats.chunksLocal += c.count;
     this.stats.bytesLocal += entry.size;
-    return { entry, staged, remaining: 0, state: 'ready', created: Promise.resolve(), inPlace: null };
+    return { entry, staged, remaining: 0, state: 'ready', created: Promise.resolve(), create: null, inPlace: null };
   }
 
   /**
@@ -236,7 +254,7 @@ export class Assembly {
    */
   async copyLocal(file: StagedFile, chunks: FileChunk[]): Promise<FileChunk[]> {
     const missing: FileChunk[] = [];
-    if (file.state === 'filling' && chunks.length) await file.created;
+    if (file.state === 'filling' && chunks.length) await this.creation(file);
     if (file.inPlace && file.state === 'filling') {
       const placed = chunks.filter((c) => file.inPlace!.has(c.index));
       chunks = chunks.filter((c) => !file.inPlace!.has(c.index));
@@ -368,7 +386,7 @@ export class Assembly {
     this.pending.delete(key);
     let indexed = false;
     for (const slot of slots) {
-      await slot.file.created;
+      await this.creation(slot.file);
       if (slot.file.state !== 'filling') continue;
       this.put(slot.file, slot.offset, data, [{ key, offset: slot.offset, length: data.length }]);
       await this.filled(slot.file);
@@ -388,7 +406,9 @@ export class Assembly {
     for (const { file } of slots) {
       if (file.state === 'failed') continue;
       file.state = 'failed';
+      this.filledOrFailed(file);
       failed.push(file);
+      await file.created?.catch(() => {}); // a creation under way ends before the file goes
       this.writes.close(file.staged);
       this.reads.close(file.staged);
       await fsp.rm(file.staged, { force: true });
@@ -421,13 +441,46 @@ export class Assembly {
   }
 
   private async finish(file: StagedFile): Promise<void> {
-    await file.created;
+    await this.creation(file);
     const fd = this.writes.get(file.staged);
     fchmodSync(fd, file.entry.mode);
     const t = nsToSeconds(file.entry.mtimeNs);
     futimesSync(fd, t, t);
     this.writes.close(file.staged);
     file.state = 'ready';
+    this.filledOrFailed(file);
+  }
+
+  /** The file's creation, begun now if its turn has not come (its data came first). */
+  private creation(file: StagedFile): Promise<void> {
+    if (!file.created) {
+      if (file.state !== 'filling') return Promise.resolve(); // failed before its turn: nothing to create
+      this.beginCreate(file, true);
+    }
+    return file.created!;
+  }
+
+  private beginCreate(file: StagedFile, first: boolean): void {
+    const create = file.create!;
+    file.create = null;
+    this.ahead++;
+    file.created = this.creating.run(create, first);
+    file.created.catch(() => {}); // awaited where the file is first written
+  }
+
+  /** Create files in the order their data is wanted, while fewer than CREATE_AHEAD are open. */
+  private createAhead(): void {
+    while (this.ahead < CREATE_AHEAD && this.nextToCreate < this.toCreate.length) {
+      const file = this.toCreate[this.nextToCreate++]!;
+      if (!file.created && file.state === 'filling') this.beginCreate(file, false);
+    }
+  }
+
+  /** A file left 'filling': its descriptor no longer counts against CREATE_AHEAD. */
+  private filledOrFailed(file: StagedFile): void {
+    if (!file.created) return;
+    this.ahead--;
+    this.createAhead();
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import { sha256 } from '../../src/chunker/chunk-file.js';
 import { ChunkList } from '../../src/chunker/chunk-list.js';
 import { emptyStats } from '../../src/engine/events.js';
 import { entryIdentity, type Entry } from '../../src/manifest/entry.js';
-import { Assembly } from '../../src/receiver/assembly.js';
+import { Assembly, CREATE_AHEAD } from '../../src/receiver/assembly.js';
 import { ChunkIndex } from '../../src/receiver/chunk-index.js';
 import { noise } from '../helpers/data.js';
 
@@ -125,6 +125,33 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     await Promise.all(small.map((f) => f.created));
     assembly.close();
     expect(before).toBeLessThan(small.length);
+  });
+
+  it('creates files only so far ahead of their data, at once when data comes before its turn, never one that failed first', async () => {
+    const dir = tmp();
+    const assembly = new Assembly(new ChunkIndex(), emptyStats());
+    const count = CREATE_AHEAD + 60;
+    const data = Array.from({ length: count }, (_, i) => noise(1024, 300 + i));
+    const staged = data.map((d, i) => assembly.addFile(entryOf(`new-${i}`, d, 16 * KiB), path.join(dir, `s-${i}`)));
+    const settle = () => Promise.all(staged.map(({ file }) => file.created));
+    const onDisk = () => staged.filter(({ file }) => existsSync(file.staged)).length;
+    await settle();
+    expect(onDisk()).toBe(CREATE_AHEAD);
+    // Data for the last file, far beyond the window: it is created now, not after the others.
+    const last = staged[count - 1]!;
+    await assembly.deliver(last.want[0]!.key, data[count - 1]!);
+    expect(last.file.state).toBe('ready');
+    // A file whose chunk will not come, failed before its turn: nothing is created for it.
+    const failing = staged[count - 2]!;
+    expect(await assembly.fail(failing.want[0]!.key)).toEqual([failing.file]);
+    // The rest, in order: each finished file lets the next one be created.
+    for (let i = 0; i < count - 2; i++) await assembly.deliver(staged[i]!.want[0]!.key, data[i]!);
+    await settle();
+    assembly.close();
+    expect(staged.filter(({ file }) => file.state === 'ready')).toHaveLength(count - 1);
+    expect(existsSync(failing.file.staged)).toBe(false);
+    for (let i = 0; i < count - 2; i++) expect(readFileSync(staged[i]!.file.staged).equals(data[i]!)).toBe(true);
+    expect(readFileSync(last.file.staged).equals(data[count - 1]!)).toBe(true);
   });
 
   // The old version copied whole, then the changed chunks written over it (and cut to size).
