@@ -16,6 +16,11 @@ export const COMPRESS_MARGIN = 1.1;
 export const SAMPLE_EVERY = 1024 * 1024;
 /** How much faster the samples must estimate compressed data to leave for it to be tried at once. */
 export const ESTIMATE_MARGIN = 1.5;
+/**
+ * Samples whose ratio differs from that of the data the raw rate was measured on by more than
+ * this factor show other data going out (text after JPEGs).
+ */
+export const DATA_CHANGE = 1.25;
 /** A floor for the measured compression ratio (deltas of a few bytes for whole chunks). */
 const MIN_RATIO = 1e-3;
 
@@ -55,6 +60,8 @@ export class CompressionGovernor {
   private work = { bytes: 0, ms: 0 }; // compressor time in the current window
   private samples = { bytes: 0, wire: 0, ms: 0 }; // chunks sampled in the current (raw) window
   private sinceSample = SAMPLE_EVERY; // source bytes since the last sample: the first raw chunk is one
+  private offRatio = Number.NaN; // the samples' ratio of the data the raw rate was measured on
+  private offStale = false; // the data changed: the next raw window's rate replaces the raw rate
 
   constructor(private readonly now: () => number = () => performance.now()) {
     this.windowStart = now();
@@ -90,15 +97,23 @@ export class CompressionGovernor {
     const rate = this.windowBytes / Math.max(t - this.windowStart, 1e-3);
     const mode = this.compressing ? 'on' : 'off';
     const old = this.rate[mode];
-    this.rate[mode] = Number.isNaN(old) || this.probing ? rate : (old + rate) / 2;
+    const replace = Number.isNaN(old) || this.probing || (mode === 'off' && this.offStale);
+    this.rate[mode] = replace ? rate : (old + rate) / 2;
     this.probing = false;
     if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
     if (this.compressing) this.ratio = Math.max(this.windowWire / this.windowBytes, MIN_RATIO);
     const sampled = !this.compressing && this.samples.bytes > 0;
+    // A raw window whose samples show other data than the raw rate was measured on (the rates of
+    // windows swing with the data: 6000 small JPEGs go slower than a text shard) decides nothing:
+    // the next raw window measures the new data afresh, and the choice is made on it.
+    let changed = false;
     if (sampled) {
       this.speed = this.samples.bytes / Math.max(this.samples.ms, 1e-3);
       this.ratio = Math.max(this.samples.wire / this.samples.bytes, MIN_RATIO);
+      changed = !replace && Math.max(this.ratio, this.offRatio) > Math.min(this.ratio, this.offRatio) * DATA_CHANGE;
+      this.offRatio = this.ratio;
     }
+    if (!this.compressing) this.offStale = changed;
     this.work = { bytes: 0, ms: 0 };
     this.samples = { bytes: 0, wire: 0, ms: 0 };
     this.windowBytes = 0;
@@ -109,6 +124,7 @@ export class CompressionGovernor {
       this.compressing = false; // measured one way, now the other
       return;
     }
+    if (changed) return;
     // Data cannot leave compressed faster than the compressor alone goes: where it is slower than
     // raw data left, a compressed window that measured faster was the data or the load changing.
     const canWin = (raw: number) => !(this.speed < raw);

@@ -197,15 +197,32 @@ describe('CompressionGovernor (--compress auto)', () => {
     expect(samples).toBe(64);
   });
 
-  it('tries compression at once when the samples show the data now shrinks and the link is the limit', () => {
+  it('tries compression as soon as the samples show the data now shrinks and the link is the limit', () => {
     const clock = { t: 0 };
     const g = new CompressionGovernor(() => clock.t);
     // JPEGs on a slow link: compressing saves nothing, raw is chosen.
     sampledRun(g, clock, 40, { msRaw: 250, msCompressed: 250, ratio: 1, compressorMs: 20 });
     expect(g.compressing).toBe(false);
-    // Text now: a third of the bytes, and a compressor far faster than the link.
-    const modes = sampledRun(g, clock, 4, { msRaw: 250, msCompressed: 100, ratio: 1 / 3, compressorMs: 20 });
-    expect(modes.slice(1)).toEqual([true, true, true]); // tried after one window, and kept
+    // Text now: a third of the bytes, and a compressor far faster than the link. The first text
+    // window shows the change, the second measures text raw; then it is tried, and kept.
+    const modes = sampledRun(g, clock, 5, { msRaw: 250, msCompressed: 100, ratio: 1 / 3, compressorMs: 20 });
+    expect(modes).toEqual([false, false, true, true, true]);
+  });
+
+  it('judges new data by raw windows of it, not by rates measured on other data (text after slow small files)', () => {
+    const clock = { t: 0 };
+    const g = new CompressionGovernor(() => clock.t);
+    // Arrays: both modes alike. Then many small JPEGs: raw data leaves three times slower.
+    sampledRun(g, clock, 4, { msRaw: 100, msCompressed: 100, ratio: 0.88, compressorMs: 20 });
+    sampledRun(g, clock, 8, { msRaw: 300, msCompressed: 300, ratio: 1, compressorMs: 20 });
+    expect(g.compressing).toBe(false);
+    // A window that is JPEGs still, with the first text in its samples; then text on a fast link,
+    // where compression (150 ms a window) is slower than raw (100 ms). Against the JPEGs' raw rate
+    // and the arrays' compressed one, compression would look twice as fast.
+    sampledRun(g, clock, 1, { msRaw: 300, msCompressed: 300, ratio: 0.62, compressorMs: 90 });
+    const modes = sampledRun(g, clock, 20, { msRaw: 100, msCompressed: 150, ratio: 1 / 3, compressorMs: 90 });
+    expect(modes.slice(0, 4)).toEqual([false, false, false, false]);
+    expect(modes.filter((m) => m).length).toBeLessThanOrEqual(2); // the scheduled tries
   });
 
   it('skips the scheduled tries where the samples show compression cannot win (a fast link, a slow compressor)', () => {
