@@ -98,7 +98,7 @@ export class CompressionGovernor {
     const rate = this.windowBytes / Math.max(t - this.windowStart, 1e-3);
     const mode = this.compressing ? 'on' : 'off';
     const old = this.rate[mode];
-    const replace = Number.isNaN(old) || this.probing || (mode === 'off' && this.offStale);
+    const replace = Number.isNaN(old) || this.probing || this.offStale; // a window after a change is raw
     this.rate[mode] = replace ? rate : (old + rate) / 2;
     this.probing = false;
     if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
@@ -114,7 +114,7 @@ export class CompressionGovernor {
       changed = !replace && Math.max(this.ratio, this.offRatio) > Math.min(this.ratio, this.offRatio) * DATA_CHANGE;
       this.offRatio = this.ratio;
     }
-    if (!this.compressing) this.offStale = changed;
+    this.offStale = changed;
     this.work = { bytes: 0, ms: 0 };
     this.samples = { bytes: 0, wire: 0, ms: 0 };
     this.windowBytes = 0;

@@ -474,6 +474,10 @@ export class Assembly {
       const file = this.toCreate[this.nextToCreate++]!;
       if (!file.created && file.state === 'filling') this.beginCreate(file, false);
     }
+    if (this.nextToCreate === this.toCreate.length) {
+      this.toCreate.length = 0; // all begun: the queue holds on to no file
+      this.nextToCreate = 0;
+    }
   }
 
   /** A file left 'filling': its descriptor no longer counts against CREATE_AHEAD. */
