@@ -10,9 +10,9 @@ export function sha256(data: Uint8Array): Buffer {
   return hash('sha256', data, 'buffer'); // one call, no Hash object per chunk
 }
 
-/** The buffer a chunking pass needs; allocate once per scan and reuse it for every file. */
+/** The buffer a chunking pass needs, in the cutter's own memory; made once per scan, reused for every file. */
 export function scanBuffer(cutter: Cutter): Buffer {
-  return Buffer.allocUnsafe(READ_BLOCK + cutter.params.max);
+  return cutter.scanBuffer(READ_BLOCK + cutter.params.max);
 }
 
 /**

@@ -32,7 +32,7 @@ const WORKER = fileURLToPath(new URL('./hash-worker.js', import.meta.url));
 
 /**
  * Chunking and hashing spread over worker threads: a scan is CPU-bound (gear hash + SHA-256 at
- * ~550 MiB/s a core), so files are chunked on every core while the main thread walks and talks
+ * ~850 MiB/s a core), so files are chunked on every core while the main thread walks and talks
  * to the other side. Unavailable (null from create) when running from TypeScript sources.
  */
 export class HashPool {
