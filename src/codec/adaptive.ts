@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 /** Source bytes a measurement covers: several times what the streams can hold queued. */
 export const WINDOW = 32 * 1024 * 1024;
 /** Windows between tries of the slower mode while nothing suggests that the link changed. */
@@ -22,6 +24,15 @@ export const ESTIMATE_MARGIN = 1.5;
  * this factor show other data going out (text after JPEGs).
  */
 export const DATA_CHANGE = 1.25;
+/**
+ * Compression takes CPU: it is chosen or tried only if, while raw data went out, the machine left
+ * idle at least this share of the CPU time compressing that data would have taken. Where the
+ * machine is saturated (both ends of a loopback copy on two cores: 16% idle), compressing takes
+ * the CPU the transfer runs on, and measured rates cannot show it reliably (a first copy went
+ * 4.3-4.5 s raw, 5.2-5.3 s when noise made compression look faster); behind a slow link (40 ms,
+ * 1 Gbit/s here: 47% idle) the idle CPU pays for itself.
+ */
+export const SPARE_CPU = 0.5;
 /** A floor for the measured compression ratio (deltas of a few bytes for whole chunks). */
 const MIN_RATIO = 1e-3;
 
@@ -63,9 +74,16 @@ export class CompressionGovernor {
   private sinceSample = SAMPLE_EVERY; // source bytes since the last sample: the first raw chunk is one
   private offRatio = Number.NaN; // the samples' ratio of the data the raw rate was measured on
   private offStale = false; // the data changed: the next raw window's rate replaces the raw rate
+  private idleStart: number;
+  private spare = Number.NaN; // idle CPU in the last raw window, per CPU ms compressing it would take
 
-  constructor(private readonly now: () => number = () => performance.now()) {
+  /** `idle`: CPU time all cores of this machine have spent idle, in ms (see SPARE_CPU). */
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    private readonly idle: () => number = machineIdleMs,
+  ) {
     this.windowStart = now();
+    this.idleStart = idle();
   }
 
   /** The compressor took `ms` for `bytes` of source data (whole chunks: deltas are always made). */
@@ -104,6 +122,7 @@ export class CompressionGovernor {
     if (this.compressing && this.work.ms > 0) this.speed = this.work.bytes / this.work.ms;
     if (this.compressing) this.ratio = Math.max(this.windowWire / this.windowBytes, MIN_RATIO);
     const sampled = !this.compressing && this.samples.bytes > 0;
+    const idle = this.idle();
     // A raw window whose samples show other data than the raw rate was measured on (the rates of
     // windows swing with the data: 6000 small JPEGs go slower than a text shard) decides nothing:
     // the next raw window measures the new data afresh, and the choice is made on it.
@@ -113,6 +132,7 @@ export class CompressionGovernor {
       this.ratio = Math.max(this.samples.wire / this.samples.bytes, MIN_RATIO);
       changed = !replace && Math.max(this.ratio, this.offRatio) > Math.min(this.ratio, this.offRatio) * DATA_CHANGE;
       this.offRatio = this.ratio;
+      this.spare = (idle - this.idleStart) / (this.windowBytes / this.speed);
     }
     this.offStale = changed;
     this.work = { bytes: 0, ms: 0 };
@@ -120,6 +140,7 @@ export class CompressionGovernor {
     this.windowBytes = 0;
     this.windowWire = 0;
     this.windowStart = t;
+    this.idleStart = idle;
     this.bulk = true;
     if (Number.isNaN(this.rate.off)) {
       this.compressing = false; // measured one way, now the other
@@ -128,7 +149,7 @@ export class CompressionGovernor {
     if (changed) return;
     // Data cannot leave compressed faster than the compressor alone goes: where it is slower than
     // raw data left, a compressed window that measured faster was the data or the load changing.
-    const canWin = (raw: number) => !(this.speed < raw);
+    const canWin = (raw: number) => !(this.speed < raw) && !(this.spare < SPARE_CPU);
     // Nor can it leave faster than raw data would by more than it shrank the data: above that,
     // the measurements differ by what was sent (JPEGs against text) or the load, not the mode.
     const credibleOn = (raw: number) => Math.min(this.rate.on, raw / this.ratio);
@@ -138,12 +159,12 @@ export class CompressionGovernor {
     // compressor's speed or as fast as the link takes raw data shrunk by the ratio, whichever is
     // lower. Against the smoothed raw rate (one slow window, a burst of small files, is no
     // reason), and by ESTIMATE_MARGIN: a sample times one chunk, not encryption and queues.
-    const estimated = sampled && Math.min(this.speed, this.rate.off / this.ratio) > this.rate.off * ESTIMATE_MARGIN;
+    const estimated = sampled && canWin(this.rate.off) && Math.min(this.speed, this.rate.off / this.ratio) > this.rate.off * ESTIMATE_MARGIN;
     // This window of the chosen mode went so slow that the other mode, as last measured, would
     // win; or raw is chosen and the samples say compression would now clearly win.
     const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : estimated || (canWin(rate) && rate * COMPRESS_MARGIN < credibleOn(rate));
     // The samples say compression cannot be clearly faster however the link goes: no try is due.
-    const hopeless = sampled && (this.speed < this.rate.off * COMPRESS_MARGIN || this.ratio * COMPRESS_MARGIN > 1);
+    const hopeless = sampled && (this.speed < this.rate.off * COMPRESS_MARGIN || this.ratio * COMPRESS_MARGIN > 1 || this.spare < SPARE_CPU);
     if (inChosen && (doubt || (!hopeless && ++this.sinceProbe >= this.probeAfter))) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);
@@ -153,4 +174,9 @@ export class CompressionGovernor {
       this.compressing = faster;
     }
   }
+}
+
+/** CPU time every core of this machine has spent idle since boot, in ms. */
+function machineIdleMs(): number {
+  return os.cpus().reduce((n, c) => n + c.times.idle, 0);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, SAMPLE_EVERY, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, SAMPLE_EVERY, SPARE_CPU, WINDOW } from '../../src/codec/adaptive.js';
 
 /** Hand `bytes` of source data to the streams: text-like, a third of it on the wire when compressed. */
 function send(g: CompressionGovernor, bytes: number): void {
@@ -12,7 +12,7 @@ function send(g: CompressionGovernor, bytes: number): void {
  */
 function drive(windows: number, msCompressed: number, msRaw: number): boolean[] {
   let t = 0;
-  const g = new CompressionGovernor(() => t);
+  const g = new CompressionGovernor(() => t, () => 2 * t);
   const modes: boolean[] = [];
   for (let i = 0; i < windows; i++) {
     modes.push(g.compressing);
@@ -56,7 +56,7 @@ function expectedRuns(windows: number): number[] {
 describe('CompressionGovernor (--compress auto)', () => {
   it('compresses the first window, so a small transfer is always compressed', () => {
     let t = 0;
-    const g = new CompressionGovernor(() => t);
+    const g = new CompressionGovernor(() => t, () => 2 * t);
     for (let i = 0; i < 100; i++) {
       expect(g.compressing).toBe(true);
       t += 1000;
@@ -89,7 +89,7 @@ describe('CompressionGovernor (--compress auto)', () => {
    */
   function fasterLooking(compressorMs: number | null, ratio: number): number {
     let t = 0;
-    const g = new CompressionGovernor(() => t);
+    const g = new CompressionGovernor(() => t, () => 2 * t);
     const modes: boolean[] = [];
     for (let i = 0; i < 100; i++) {
       modes.push(g.compressing);
@@ -119,7 +119,7 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('soon corrects a first measurement that was far off (the receiver was busy planning)', () => {
     let t = 0;
-    const g = new CompressionGovernor(() => t);
+    const g = new CompressionGovernor(() => t, () => 2 * t);
     const modes: boolean[] = [];
     for (let i = 0; i < 40; i++) {
       modes.push(g.compressing);
@@ -134,7 +134,7 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('tries the other mode at once when the chosen one slows below it', () => {
     let t = 0;
-    const g = new CompressionGovernor(() => t);
+    const g = new CompressionGovernor(() => t, () => 2 * t);
     const window = (ms: number) => {
       const was = g.compressing;
       t += g.compressing ? 300 : ms; // compressed: slow
@@ -152,7 +152,7 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('follows a link that changes speed during the run', () => {
     let t = 0;
-    const g = new CompressionGovernor(() => t);
+    const g = new CompressionGovernor(() => t, () => 2 * t);
     const run = (windows: number, msCompressed: number, msRaw: number) => {
       const modes: boolean[] = [];
       for (let i = 0; i < windows; i++) {
@@ -190,7 +190,7 @@ describe('CompressionGovernor (--compress auto)', () => {
   }
 
   it('samples about one chunk per SAMPLE_EVERY bytes while raw is chosen', () => {
-    const g = new CompressionGovernor(() => 0);
+    const g = new CompressionGovernor(() => 0, () => 0);
     g.compressing = false;
     let samples = 0;
     for (let n = 0; n < 64 * SAMPLE_EVERY; n += 64 * 1024) if (g.sampleNow(64 * 1024)) samples++;
@@ -199,7 +199,7 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('tries compression as soon as the samples show the data now shrinks and the link is the limit', () => {
     const clock = { t: 0 };
-    const g = new CompressionGovernor(() => clock.t);
+    const g = new CompressionGovernor(() => clock.t, () => 2 * clock.t);
     // JPEGs on a slow link: compressing saves nothing, raw is chosen.
     sampledRun(g, clock, 40, { msRaw: 250, msCompressed: 250, ratio: 1, compressorMs: 20 });
     expect(g.compressing).toBe(false);
@@ -211,7 +211,7 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('judges new data by raw windows of it, not by rates measured on other data (text after slow small files)', () => {
     const clock = { t: 0 };
-    const g = new CompressionGovernor(() => clock.t);
+    const g = new CompressionGovernor(() => clock.t, () => 2 * clock.t);
     // Arrays: both modes alike. Then many small JPEGs: raw data leaves three times slower.
     sampledRun(g, clock, 4, { msRaw: 100, msCompressed: 100, ratio: 0.88, compressorMs: 20 });
     sampledRun(g, clock, 8, { msRaw: 300, msCompressed: 300, ratio: 1, compressorMs: 20 });
@@ -227,10 +227,27 @@ describe('CompressionGovernor (--compress auto)', () => {
 
   it('skips the scheduled tries where the samples show compression cannot win (a fast link, a slow compressor)', () => {
     const clock = { t: 0 };
-    const g = new CompressionGovernor(() => clock.t);
+    const g = new CompressionGovernor(() => clock.t, () => 2 * clock.t);
     const modes = sampledRun(g, clock, 200, { msRaw: 100, msCompressed: 200, ratio: 1 / 3, compressorMs: 150 });
     expect(modes.slice(2).filter((m) => m)).toEqual([]);
     // Without samples the same link gets its tries (see "on a fast link" above).
     expect(drive(200, 200, 100).slice(2).filter((m) => m).length).toBeGreaterThan(3);
+  });
+
+  it('leaves compression off while the machine has no idle CPU to compress with, however the rates look', () => {
+    // Text that compresses to a third, and compressed windows faster than raw ones (70 against
+    // 100 ms), as noise on a saturated machine can make them: with 10 ms of idle CPU a raw window
+    // against 60 ms of compressing it, raw stays, and compression is not even tried.
+    const busy = { t: 0 };
+    const g = new CompressionGovernor(() => busy.t, () => 0.1 * busy.t);
+    const modes = sampledRun(g, busy, 100, { msRaw: 100, msCompressed: 70, ratio: 1 / 3, compressorMs: 60 });
+    expect(modes.slice(1).filter((m) => m)).toEqual([]);
+    // The same data with idle CPU for it (two cores half idle: 100 ms a raw window, SPARE_CPU of
+    // the 60 ms is 30): compression is chosen.
+    expect(100 * 0.5 * 2).toBeGreaterThan(60 * SPARE_CPU);
+    const idle = { t: 0 };
+    const h = new CompressionGovernor(() => idle.t, () => idle.t);
+    const chosen = sampledRun(h, idle, 100, { msRaw: 100, msCompressed: 70, ratio: 1 / 3, compressorMs: 60 });
+    expect(chosen.slice(-20).filter((m) => m).length).toBeGreaterThanOrEqual(19);
   });
 });
