@@ -36,7 +36,17 @@ describe('helperShell', () => {
   });
 
   it('gives up on a request after its timeout, and the answers after it still match their requests', async () => {
-    const late = helperShell.run('sync', tmp.dir, 0);
+    // The timeout fires before any answer can be read: a warm shell may answer a flush of a clean
+    // filesystem within the millisecond a real timer of 0 takes (seen once in CI).
+    // Only setTimeout: the shell's idle timer, a real one from the test before, is still cleared.
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    let late: Promise<boolean>;
+    try {
+      late = helperShell.run('sync', tmp.dir, 10);
+      vi.advanceTimersByTime(10);
+    } finally {
+      vi.useRealTimers();
+    }
     const next = syncFilesystem(path.join(tmp.dir, 'missing'));
     const last = syncFilesystem(tmp.dir);
     expect(await late).toBe(false); // timed out before the shell answered, although the flush succeeds
