@@ -176,7 +176,11 @@ export class CompressionGovernor {
   }
 }
 
-/** CPU time every core of this machine has spent idle since boot, in ms. */
+/**
+ * CPU time every core of this machine has spent idle since boot, in ms; NaN where the system does
+ * not tell (os.cpus() is empty without /proc), which leaves compression to the measured rates.
+ */
 function machineIdleMs(): number {
-  return os.cpus().reduce((n, c) => n + c.times.idle, 0);
+  const cpus = os.cpus();
+  return cpus.length ? cpus.reduce((n, c) => n + c.times.idle, 0) : Number.NaN;
 }

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { describe, expect, it, vi } from 'vitest';
 import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, SAMPLE_EVERY, SPARE_CPU, WINDOW } from '../../src/codec/adaptive.js';
 
 /** Hand `bytes` of source data to the streams: text-like, a third of it on the wire when compressed. */
@@ -249,5 +250,15 @@ describe('CompressionGovernor (--compress auto)', () => {
     const h = new CompressionGovernor(() => idle.t, () => idle.t);
     const chosen = sampledRun(h, idle, 100, { msRaw: 100, msCompressed: 70, ratio: 1 / 3, compressorMs: 60 });
     expect(chosen.slice(-20).filter((m) => m).length).toBeGreaterThanOrEqual(19);
+    // Where the system does not tell idle time (os.cpus() is empty without /proc), the rates decide.
+    const unknown = { t: 0 };
+    const cpus = vi.spyOn(os, 'cpus').mockReturnValue([]);
+    try {
+      const u = new CompressionGovernor(() => unknown.t); // the machine's idle time, as in a run
+      const ruled = sampledRun(u, unknown, 100, { msRaw: 100, msCompressed: 70, ratio: 1 / 3, compressorMs: 60 });
+      expect(ruled.slice(-20).filter((m) => m).length).toBeGreaterThanOrEqual(19);
+    } finally {
+      cpus.mockRestore();
+    }
   });
 });
