@@ -163,8 +163,9 @@ export class CompressionGovernor {
     // This window of the chosen mode went so slow that the other mode, as last measured, would
     // win; or raw is chosen and the samples say compression would now clearly win.
     const doubt = this.compressing ? rate <= this.rate.off * COMPRESS_MARGIN : estimated || (canWin(rate) && rate * COMPRESS_MARGIN < credibleOn(rate));
-    // The samples say compression cannot be clearly faster however the link goes: no try is due.
-    const hopeless = sampled && (this.speed < this.rate.off * COMPRESS_MARGIN || this.ratio * COMPRESS_MARGIN > 1 || this.spare < SPARE_CPU);
+    // The samples say compression cannot be clearly faster however the link goes (nor can it win
+    // without idle CPU, see canWin): no try is due.
+    const hopeless = sampled && (!canWin(this.rate.off * COMPRESS_MARGIN) || this.ratio * COMPRESS_MARGIN > 1);
     if (inChosen && (doubt || (!hopeless && ++this.sinceProbe >= this.probeAfter))) {
       this.sinceProbe = 0;
       this.probeAfter = Math.min(this.probeAfter * 2, PROBE_EVERY);
