@@ -83,10 +83,14 @@ export function encodeChunkList(w: Writer, c: ChunkList): void {
 }
 
 /** Decode a chunk list that must describe exactly `size` bytes in chunks allowed by `params`. */
-export function decodeChunkList(r: Reader, size: number, params: ChunkParams): ChunkList {
+export function decodeChunkList(r: Reader, size: number, params: ChunkParams, arena?: ListArena): ChunkList {
   const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
   if (count > Math.ceil(size / params.min) + 1) r.fail(`too many chunks (${count}) for ${size} bytes`);
-  const lengths = new Uint32Array(count);
+  if (!count) {
+    if (size !== 0) r.fail(`chunk lengths add up to 0, not the file size ${size}`);
+    return ChunkList.EMPTY;
+  }
+  const lengths = arena ? arena.lengths(count) : new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
     const len = r.uvar(params.max);
@@ -95,11 +99,31 @@ export function decodeChunkList(r: Reader, size: number, params: ChunkParams): C
     total += len;
   }
   if (total !== size) r.fail(`chunk lengths add up to ${total}, not the file size ${size}`);
-  // A copy: the list outlives the frame or file it came in.
-  return count ? new ChunkList(Buffer.from(r.raw(count * HASH_LEN)), lengths) : ChunkList.EMPTY;
+  // A copy where the list outlives the frame it came in; a view of a buffer that outlives it.
+  const hashes = r.raw(count * HASH_LEN);
+  return new ChunkList(arena ? hashes : Buffer.from(hashes), lengths);
 }
 
-/** Bytes of a file digest (see above). */
+/**
+ * For lists decoded from a buffer kept as long as they are (a stat cache file, held for the run):
+ * their hashes and digests are views of it, and their lengths share blocks, instead of an
+ * allocation or two each (a cache of 6000 files: 5 loads took 600 ms of CPU, 380 ms without them,
+ * most of the difference in Buffer creation and garbage collection).
+ */
+export class ListArena {
+  private block = new Uint32Array(0);
+  private used = 0;
+
+  lengths(n: number): Uint32Array {
+    if (this.used + n > this.block.length) {
+      this.block = new Uint32Array(Math.max(n, 1 << 14));
+      this.used = 0;
+    }
+    this.used += n;
+    return this.block.subarray(this.used - n, this.used);
+  }
+}
+
 export const DIGEST_LEN = 16;
 const digests = new WeakMap<ChunkList, Buffer>();
 
@@ -116,7 +140,7 @@ export function fileDigest(e: Entry): Buffer {
 }
 
 /** Decode one entry; every field is validated against `params` and the remaining input. */
-export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): Entry {
+export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm, arena?: ListArena): Entry {
   const code = r.u8();
   const type = CODE_TYPE[code];
   if (!type) r.fail(`unknown entry type ${code}`);
@@ -135,8 +159,9 @@ export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm): En
     e.size = r.uvar(MAX_SIZE);
     if (code === UNHASHED_FILE) return e;
     if (form === 'cache') {
-      e.chunks = decodeChunkList(r, e.size, params);
-      digests.set(e.chunks, Buffer.from(r.raw(DIGEST_LEN)));
+      e.chunks = decodeChunkList(r, e.size, params, arena);
+      const digest = r.raw(DIGEST_LEN);
+      digests.set(e.chunks, arena ? digest : Buffer.from(digest));
     } else {
       e.digest = Buffer.from(r.raw(DIGEST_LEN));
     }

@@ -6,7 +6,7 @@ import type { ChunkList } from '../chunker/chunk-list.js';
 import { paramsEqual, type ChunkParams } from '../chunker/params.js';
 import { Reader, Writer } from '../util/binary.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { decodeEntry, decodeParams, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
+import { decodeEntry, decodeParams, ListArena, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
 import type { Entry } from './entry.js';
 import { mkdirp } from '../util/mkdirp.js';
 
@@ -127,8 +127,9 @@ export function decodeCache(data: Buffer, params: ChunkParams): Map<string, Entr
   if (!r.raw(4).equals(MAGIC) || r.u8() !== MANIFEST_VERSION) r.fail('not a dsync cache');
   if (!paramsEqual(decodeParams(r), params)) r.fail('different chunk parameters');
   const map = new Map<string, Entry>();
+  const arena = new ListArena(); // lists are views of `data`, which nothing writes to
   while (r.buf[r.pos] !== END_MARKER) {
-    const e = decodeEntry(r, params, 'cache');
+    const e = decodeEntry(r, params, 'cache', arena);
     map.set(e.path, e);
   }
   r.u8();

@@ -157,6 +157,25 @@ describe('stat cache file', () => {
     );
   });
 
+  it('gives back every chunk list whole, also past the blocks its lengths are decoded into', () => {
+    // 1200 files of 1-40 chunks: 24k lengths, more than one of ListArena's blocks of 16k.
+    const files = Array.from({ length: 1200 }, (_, i): Entry => {
+      const n = 1 + ((i * 7) % 40);
+      const lengths = Uint32Array.from({ length: n }, (_, k) => P.min + ((i * 31 + k * 17) % (P.max - P.min)));
+      const hashes = Buffer.alloc(n * HASH_LEN, i % 251);
+      hashes.writeUInt32BE(i, 0);
+      const chunks = new ChunkList(hashes, lengths);
+      return { path: `d/f${i}`, type: 'file', mode: 0o644, mtimeNs: BigInt(i), size: chunks.totalSize(), chunks, stat: { ino: i, ctimeNs: 1n } };
+    });
+    const back = decodeCache(encodeCache(P, files), P);
+    for (const e of files) {
+      const got = back.get(e.path)!.chunks!;
+      expect([...got.lengths]).toEqual([...e.chunks!.lengths]);
+      expect(got.hashes.equals(e.chunks!.hashes)).toBe(true);
+      expect(fileDigest(back.get(e.path)!).equals(fileDigest(e))).toBe(true);
+    }
+  });
+
   it('is written back only when it would change', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dsync-cache-'));
     const saved = process.env.DSYNC_CACHE_DIR;
