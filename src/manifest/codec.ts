@@ -124,6 +124,7 @@ export class ListArena {
   }
 }
 
+/** Bytes of a file digest (see above). */
 export const DIGEST_LEN = 16;
 const digests = new WeakMap<ChunkList, Buffer>();
 
