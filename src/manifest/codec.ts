@@ -86,10 +86,6 @@ export function encodeChunkList(w: Writer, c: ChunkList): void {
 export function decodeChunkList(r: Reader, size: number, params: ChunkParams, arena?: ListArena): ChunkList {
   const count = r.uvar(Math.floor(r.remaining / (HASH_LEN + 1)));
   if (count > Math.ceil(size / params.min) + 1) r.fail(`too many chunks (${count}) for ${size} bytes`);
-  if (!count) {
-    if (size !== 0) r.fail(`chunk lengths add up to 0, not the file size ${size}`);
-    return ChunkList.EMPTY;
-  }
   const lengths = arena ? arena.lengths(count) : new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
@@ -101,7 +97,7 @@ export function decodeChunkList(r: Reader, size: number, params: ChunkParams, ar
   if (total !== size) r.fail(`chunk lengths add up to ${total}, not the file size ${size}`);
   // A copy where the list outlives the frame it came in; a view of a buffer that outlives it.
   const hashes = r.raw(count * HASH_LEN);
-  return new ChunkList(arena ? hashes : Buffer.from(hashes), lengths);
+  return count ? new ChunkList(arena ? hashes : Buffer.from(hashes), lengths) : ChunkList.EMPTY;
 }
 
 /**
