@@ -58,6 +58,25 @@ export class ChunkEncoder {
     return plain.length < data.length * MIN_SAVING ? { encoding: ENC.ZSTD, payload: Buffer.from(plain) } : { encoding: ENC.RAW, payload: data };
   }
 
+  /**
+   * Whether adjacent chunks without a delta base go compressed as one (see GROUP_MAX): whenever
+   * whole chunks are being compressed. While auto sends raw, each chunk is sampled on its own.
+   */
+  get grouping(): boolean {
+    return this.mode.kind === 'level' || (this.governor?.compressing ?? false);
+  }
+
+  /**
+   * Compress adjacent chunks as one; null if that does not save enough (each then goes raw).
+   * The payload is a copy: it may wait in a stream's queue past the next call.
+   */
+  encodeGroup(data: Buffer): Buffer | null {
+    const t = performance.now();
+    const packed = this.compress(data);
+    this.governor?.compressed(data.length, performance.now() - t);
+    return packed.length < data.length * MIN_SAVING ? Buffer.from(packed) : null;
+  }
+
   /** `bytes` of source data were handed to the streams as `wire` bytes (auto measures how fast they leave). */
   sent(bytes: number, wire: number): void {
     this.governor?.sent(bytes, wire);
@@ -101,8 +120,17 @@ export class ChunkDecoder {
       const ops = zstdDecompress(chunk.data.subarray(HASH_LEN), max, this.kept('ops', max));
       return applyDelta(base, ops, chunk.rawLength, this.kept('out', chunk.rawLength));
     }
-    const out = zstdDecompress(chunk.data, chunk.rawLength, this.kept('out', chunk.rawLength));
-    if (out.length !== chunk.rawLength) throw new Error('decompressed length mismatch');
+    return this.inflate(chunk.data, chunk.rawLength);
+  }
+
+  /** A group's data (see GROUP_MAX), `total` bytes long exactly; throws on anything else. */
+  decodeGroup(data: Buffer, total: number): Buffer {
+    return this.inflate(data, total);
+  }
+
+  private inflate(data: Buffer, length: number): Buffer {
+    const out = zstdDecompress(data, length, this.kept('out', length));
+    if (out.length !== length) throw new Error('decompressed length mismatch');
     return out;
   }
 }

@@ -9,7 +9,7 @@ import { fileDigest, unhashed } from '../manifest/codec.js';
 import { entryIdentity, parentOf, sameMtime, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
 import { StatCache } from '../manifest/stat-cache.js';
-import { decodeChunk, decodeChunkLists, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeChunk, decodeChunkLists, decodeChunks, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
 import { Assembly, LARGE_COPY, type FileChunk, type StagedFile } from '../receiver/assembly.js';
@@ -373,7 +373,8 @@ class ReceiverRun {
           break;
         }
         case MSG.CHUNK:
-          await this.onChunk(f.payload);
+        case MSG.CHUNKS:
+          await (f.type === MSG.CHUNK ? this.onChunk(f.payload) : this.onChunks(f.payload));
           f.release?.(); // written (synchronously) or dropped: the slab may carry the next frame
           if (sendEnded && this.assembly.outstanding === 0 && (await this.complete())) return;
           break;
@@ -671,8 +672,7 @@ class ReceiverRun {
 
   private async onChunk(payload: Buffer): Promise<void> {
     const chunk = decodeChunk(payload, this.params.max);
-    const key = chunk.hash.toString('latin1');
-    if (!this.assembly.isPending(key)) throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
+    this.expectPending([chunk.hash]);
     let data: Buffer | null;
     try {
       data = this.decoder.decode(chunk, (h) => this.assembly.readLocal(h.toString('latin1'), this.scratch()));
@@ -680,18 +680,50 @@ class ReceiverRun {
       data = null;
     }
     this.stats.wireBytes += payload.length;
-    if (!data || data.length !== chunk.rawLength || !sha256(data).equals(chunk.hash)) {
+    await this.take(chunk.hash, data?.length === chunk.rawLength ? data : null, payload.length);
+  }
+
+  /** Adjacent chunks compressed as one (see GROUP_MAX): each is checked and written on its own. */
+  private async onChunks(payload: Buffer): Promise<void> {
+    const group = decodeChunks(payload, this.params.max);
+    this.expectPending(group.items.map((it) => it.hash));
+    let data: Buffer | null;
+    try {
+      data = this.decoder.decodeGroup(group.data, group.total);
+    } catch {
+      data = null;
+    }
+    this.stats.wireBytes += payload.length;
+    let at = 0;
+    for (const { hash, rawLength } of group.items) {
+      const wire = Math.round((payload.length * rawLength) / group.total);
+      await this.take(hash, data && data.subarray(at, (at += rawLength)), wire);
+    }
+  }
+
+  /** Every chunk must be one this side asked for and still waits for, and each only once. */
+  private expectPending(hashes: Buffer[]): void {
+    const keys = new Set(hashes.map((h) => h.toString('latin1')));
+    if (keys.size !== hashes.length || [...keys].some((k) => !this.assembly.isPending(k))) {
+      throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
+    }
+  }
+
+  /** Write a received chunk, or ask for it again (whole) if it is not the data its hash names. */
+  private async take(hash: Buffer, data: Buffer | null, wire: number): Promise<void> {
+    const key = hash.toString('latin1');
+    if (!data || !sha256(data).equals(hash)) {
       // Damaged in transit: ask again a few times before giving up on the files that need it.
       const n = (this.refetches.get(key) ?? 0) + 1;
       this.refetches.set(key, n);
       if (n > MAX_REFETCH) throw new DsyncError('PROTOCOL', `a chunk from ${this.peer.label} failed verification ${n} times`);
       this.opts.reporter.warning({ code: 'PROTOCOL', message: 'a chunk failed verification and is being sent again', recovered: true });
       this.refetching.add(key);
-      await this.peer.send(MSG.WANT, encodeWant([{ hash: chunk.hash }])); // whole, no delta this time
+      await this.peer.send(MSG.WANT, encodeWant([{ hash }])); // whole, no delta this time
       return;
     }
     this.refetching.delete(key);
-    this.opts.reporter.progress({ bytes: data.length, wire: payload.length });
+    this.opts.reporter.progress({ bytes: data.length, wire });
     try {
       await this.assembly.deliver(key, data);
     } catch (err) {

@@ -7,7 +7,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { entryIdentity, statIdentity, type Entry } from '../manifest/entry.js';
 import { describeOne, readAnnounced, scanTree, type ScanOptions } from '../manifest/scan.js';
 import { StatCache } from '../manifest/stat-cache.js';
-import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeEntries, encodeManifestBegin, encodeManifestEnd, MSG, MSG_NAME } from '../protocol/messages.js';
+import { decodeJson, decodeNeedLists, decodeWant, encodeChunkLists, jsonPayload, encodeChunkHeader, encodeChunkMissing, encodeChunksHeader, encodeEntries, encodeManifestBegin, encodeManifestEnd, ENC, GROUP_MAX, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import type { RunOptions } from '../protocol/hello.js';
 import type { ListItem, WantItem } from '../protocol/messages.js';
@@ -239,11 +239,53 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       files.close(first.file);
       problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished' : fsError(err, 'unreadable').message;
     }
+    // A chunk goes out on its own, or several adjacent ones compressed as one (see GROUP_MAX).
+    const sendChunk = async (hash: Buffer, data: Buffer, encoding: number, payload: Buffer) => {
+      const shared = slab && payload === data; // sent raw: a slice of the slab
+      if (shared) slab.hold();
+      await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload, shared ? slab.release : undefined);
+      encoder.sent(data.length, payload.length);
+      opts.reporter.progress({ bytes: data.length, wire: payload.length });
+    };
+    let group: Wanted[] = [];
+    let groupAt = 0;
+    let groupBytes = 0;
+    const sendGroup = async () => {
+      const items = group;
+      const data = readBuf.subarray(groupAt, groupAt + groupBytes);
+      group = [];
+      groupBytes = 0;
+      if (items.length === 0) return;
+      const packed = items.length > 1 ? encoder.encodeGroup(data) : null;
+      if (packed) {
+        await peer.sendData(MSG.CHUNKS, encodeChunksHeader(items.map((w) => ({ hash: w.hash, rawLength: w.loc.length }))), packed);
+        encoder.sent(data.length, packed.length);
+        opts.reporter.progress({ bytes: data.length, wire: packed.length });
+        return;
+      }
+      let at = 0;
+      for (const w of items) {
+        const one = data.subarray(at, (at += w.loc.length));
+        if (items.length === 1) {
+          const { encoding, payload } = encoder.encode(one);
+          await sendChunk(w.hash, one, encoding, payload);
+        } else await sendChunk(w.hash, one, ENC.RAW, one); // compressed together, they did not shrink
+      }
+    };
     let at = 0;
-    for (const { hash, base, loc } of run) {
+    for (const w of run) {
+      const { hash, base, loc } = w;
       const data = readBuf.subarray(at, at + loc.length);
       at += loc.length;
       const bad = problem ?? (at > got ? 'changed' : null);
+      if (!bad && !base && encoder.grouping && loc.length <= GROUP_MAX) {
+        if (groupBytes + loc.length > GROUP_MAX) await sendGroup();
+        if (group.length === 0) groupAt = at - loc.length;
+        group.push(w);
+        groupBytes += loc.length;
+        continue;
+      }
+      await sendGroup();
       if (bad) {
         const rel = path.relative(real, loc.file) || path.basename(loc.file);
         const reason = `source file ${rel} ${bad} during the run`;
@@ -253,12 +295,9 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
         continue;
       }
       const { encoding, payload } = encoder.encode(data, base);
-      const shared = slab && payload === data; // sent raw: a slice of the slab
-      if (shared) slab.hold();
-      await peer.sendData(MSG.CHUNK, encodeChunkHeader({ hash, encoding, rawLength: data.length }), payload, shared ? slab.release : undefined);
-      encoder.sent(data.length, payload.length);
-      opts.reporter.progress({ bytes: data.length, wire: payload.length });
+      await sendChunk(hash, data, encoding, payload);
     }
+    await sendGroup();
     slab?.release();
   };
 

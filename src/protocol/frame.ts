@@ -19,11 +19,11 @@ export interface Frame {
 }
 
 /**
- * Frames of `type` that arrive in pieces are put together in the slab that `take` gives for
+ * Frames of the `types` that arrive in pieces are put together in the slab that `take` gives for
  * their length, if it gives one (see push).
  */
 export interface PooledFrames {
-  type: number;
+  types: readonly number[];
   take(length: number): { buf: Buffer; release: () => void } | null;
 }
 
@@ -64,7 +64,7 @@ export class FrameDecoder {
       // A frame that spans reads must be copied to be contiguous. For bulk data (most frames:
       // a chunk is about one read long) the copy goes into a reused slab, not a fresh buffer:
       // V8 answers every ~64 MiB of fresh buffers with a full garbage collection.
-      const slab = this.pooled && !this.bytes.isContiguous(4 + len) && this.bytes.peek(HEADER_LEN)[4] === this.pooled.type ? this.pooled.take(4 + len) : null;
+      const slab = this.pooled && !this.bytes.isContiguous(4 + len) && this.pooled.types.includes(this.bytes.peek(HEADER_LEN)[4]!) ? this.pooled.take(4 + len) : null;
       if (slab) {
         const whole = this.bytes.takeInto(slab.buf, 4 + len);
         frames.push({ type: whole[4]!, payload: whole.subarray(HEADER_LEN), release: slab.release });

@@ -87,7 +87,7 @@ export class Peer {
    * `eofIsLoss` is false (the sending side: its data streams carry nothing towards it).
    */
   private listen(input: Readable, eofIsLoss: boolean, stream = -1, banner: BannerSkipper | null = null): void {
-    const decoder = new FrameDecoder(undefined, { type: MSG.CHUNK, take: (n) => this.slabs.take(n) });
+    const decoder = new FrameDecoder(undefined, { types: [MSG.CHUNK, MSG.CHUNKS], take: (n) => this.slabs.take(n) });
     this.decoders.push(decoder);
     this.inputs.push(input);
     input.on('data', (chunk: Buffer) => {

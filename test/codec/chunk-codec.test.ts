@@ -41,6 +41,28 @@ describe('chunk codec: --compress auto, none and levels', () => {
     expect(calls.length).toBe(2);
   });
 
+  it('adjacent chunks compressed as one take fewer bytes than each alone; a group that does not shrink is refused', () => {
+    // Rows of words from a vocabulary larger than one chunk shows: what one chunk learns, the next reuses.
+    const vocab = Array.from({ length: 4000 }, (_, i) => randomBytes(3 + (i % 6)).toString('base64url'));
+    const rows = Buffer.from(Array.from({ length: 8000 }, (_, i) => `{"id":${i},"text":"${Array.from({ length: 8 }, (_, k) => vocab[(i * 7919 + k * 104729) % vocab.length]).join(' ')}"}\n`).join('')).subarray(0, 512 * 1024);
+    const enc = new ChunkEncoder({ kind: 'level', level: 3 });
+    expect(enc.grouping).toBe(true);
+    let alone = 0;
+    for (let at = 0; at < rows.length; at += 64 * 1024) alone += enc.encode(rows.subarray(at, at + 64 * 1024)).payload.length;
+    const packed = enc.encodeGroup(rows)!;
+    expect(packed.length).toBeLessThan(alone * 0.97);
+    expect(new ChunkDecoder().decodeGroup(packed, rows.length).equals(rows)).toBe(true);
+    expect(() => new ChunkDecoder().decodeGroup(packed, rows.length - 1)).toThrow();
+    expect(enc.encodeGroup(Buffer.concat([noise, noise.subarray(0, 1000)]).subarray(0, 128 * 1024))).toBeNull();
+    // only while whole chunks are compressed: never with none, and not while auto sends raw
+    expect(new ChunkEncoder({ kind: 'none' }).grouping).toBe(false);
+    const governor = new CompressionGovernor();
+    const auto = new ChunkEncoder({ kind: 'auto' }, governor);
+    expect(auto.grouping).toBe(true);
+    governor.compressing = false;
+    expect(auto.grouping).toBe(false);
+  });
+
   it('a payload outlives the next encode: it may still wait in a stream\'s queue', () => {
     const enc = new ChunkEncoder({ kind: 'auto' });
     const other = Buffer.from(text.toString('latin1').replace(/cat/g, 'owl'), 'latin1');

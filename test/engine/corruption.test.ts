@@ -5,19 +5,22 @@ import { Transform } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nullReporter, type Warning } from '../../src/engine/events.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { MSG } from '../../src/protocol/messages.js';
+import { decodeChunks, MSG, type GroupItem } from '../../src/protocol/messages.js';
 import { scratch } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
-/** Re-frames the stream and flips one bit in the data of the first `count` CHUNK frames. */
-function bitFlipper(count: number): Transform & { flipped: number } {
+/**
+ * Re-frames the stream and flips one bit in the first `count` frames of `type`, by default inside
+ * the chunk data, past the header.
+ */
+function bitFlipper(count: number, type: number = MSG.CHUNK, at = (payload: Buffer) => payload.length - 100): Transform & { flipped: number } {
   const dec = new FrameDecoder();
   const t = new Transform({
     transform(chunk: Buffer, _enc, done) {
       for (const f of dec.push(chunk)) {
         const payload = Buffer.from(f.payload);
-        if (f.type === MSG.CHUNK && t.flipped < count) {
-          payload[payload.length - 100]! ^= 0x10; // inside the chunk data, past the header
+        if (f.type === type && t.flipped < count) {
+          payload[at(payload)]! ^= 0x10;
           t.flipped++;
         }
         this.push(encodeFrame(f.type, payload));
@@ -47,6 +50,34 @@ describe('a bit flipped in a frame', () => {
     expect(warnings.filter((w) => /failed verification/.test(w.message))).toHaveLength(2);
     expect(readFileSync(path.join(dst, 'data.bin')).equals(data)).toBe(true);
     expect(stats.created).toBe(1);
+  });
+
+  it('in chunks compressed together: the chunks it damaged are sent again, nothing corrupt is written', async () => {
+    const text = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `{"id":${i},"text":"${randomBytes(12).toString('hex')}"}\n`).join(''));
+    // In the compressed data's first bytes (its frame header) no chunk can be rebuilt; near its
+    // end, those that no longer match their hash.
+    const dataStart = (payload: Buffer) => payload.length - decodeChunks(payload, 1 << 20).data.length;
+    for (const [name, at] of [['header', (p: Buffer) => dataStart(p) + 2], ['data', (p: Buffer) => p.length - 100]] as const) {
+      const src = path.join(s.dir, `src-${name}`);
+      const dst = path.join(s.dir, `dst-${name}`);
+      mkdirSync(src);
+      writeFileSync(path.join(src, 'rows.jsonl'), text);
+      const warnings: Warning[] = [];
+      let groups: GroupItem[][] = [];
+      const flipper = bitFlipper(1, MSG.CHUNKS, (p) => {
+        groups.push(decodeChunks(p, 1 << 20).items);
+        return at(p);
+      });
+      await syncThrough(src, dst, flipper, { ...nullReporter, warning: (w) => warnings.push(w) }, undefined, { kind: 'level', level: 3 });
+      expect(flipper.flipped).toBe(1);
+      const refetched = warnings.filter((w) => /failed verification/.test(w.message)).length;
+      expect(groups[0]!.length).toBeGreaterThan(1);
+      if (name === 'header') expect(refetched).toBe(groups[0]!.length);
+      else expect(refetched).toBeGreaterThanOrEqual(1);
+      expect(refetched).toBeLessThanOrEqual(groups[0]!.length);
+      expect(readFileSync(path.join(dst, 'rows.jsonl')).equals(text)).toBe(true);
+      groups = [];
+    }
   });
 
   it('a chunk that keeps arriving damaged ends the run with a protocol error (exit 12), destination untouched', async () => {

@@ -1,19 +1,20 @@
 import { PassThrough, type Transform } from 'node:stream';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
+import type { Compression } from '../../src/codec/chunk-codec.js';
 import { nullReporter, type Reporter } from '../../src/engine/events.js';
 import { runReceiver } from '../../src/engine/receiver.js';
 import { runSender } from '../../src/engine/sender.js';
 import { Peer } from '../../src/protocol/peer.js';
 
 /** Sender and receiver in one process over in-memory streams, with `tamper` on the data path. */
-export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void) {
+export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void, compression: Compression = { kind: 'none' }) {
   const toReceiver = new PassThrough();
   const toSender = new PassThrough();
   tamper.pipe(toReceiver);
   const sender = new Peer(toSender, tamper, 'receiver');
   const receiver = new Peer(toReceiver, toSender, 'sender');
   const [stats] = await Promise.all([
-    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression: { kind: 'none' }, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
       onSent?.();
       return stats;
     }),

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DsyncError } from '../../src/errors/dsync-error.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { decodeChunk, decodeChunkMissing, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
+import { decodeChunk, decodeChunkMissing, decodeChunks, encodeChunksHeader, GROUP_MAX, decodeError, decodeHandshake, decodeManifestBegin, decodeManifestEnd, decodeWant, encodeChunkHeader, encodeWant, encodeHandshake, ENC } from '../../src/protocol/messages.js';
 import { parseHello } from '../../src/protocol/hello.js';
 import { parseOffer } from '../../src/engine/data-plane.js';
 import { SlabClasses } from '../../src/util/slab-pool.js';
@@ -14,7 +14,7 @@ describe('frame decoder (sans-IO)', () => {
     ['plain', () => new FrameDecoder()],
     ['pooled', () => {
       const slabs = new SlabClasses(256, 2048, 4096);
-      return new FrameDecoder(undefined, { type: 7, take: (n) => slabs.take(n) });
+      return new FrameDecoder(undefined, { types: [7], take: (n) => slabs.take(n) });
     }],
   ];
   for (const [name, make] of decoders) {
@@ -47,7 +47,7 @@ describe('frame decoder (sans-IO)', () => {
 
   it('puts a chunk that spans reads together in a slab, reused once released', () => {
     const slabs = new SlabClasses(1024, 1024, 2048); // frames of 512 to 1024 bytes
-    const dec = new FrameDecoder(undefined, { type: 7, take: (n) => slabs.take(n) });
+    const dec = new FrameDecoder(undefined, { types: [7], take: (n) => slabs.take(n) });
     const split = (f: Buffer) => [f.subarray(0, 300), f.subarray(300)];
     const [a1, a2] = split(encodeFrame(7, Buffer.alloc(600, 1)));
     expect(dec.push(a1!)).toEqual([]);
@@ -91,6 +91,7 @@ describe('message decoders on hostile input', () => {
     ['manifest end', (b) => decodeManifestEnd(b)],
     ['want', (b) => decodeWant(b, 256 * 1024)],
     ['chunk', (b) => decodeChunk(b, 256 * 1024)],
+    ['chunk group', (b) => decodeChunks(b, 256 * 1024)],
     ['chunk missing', (b) => decodeChunkMissing(b)],
   ];
   for (const [name, fn] of decoders) {
@@ -124,6 +125,21 @@ describe('message decoders on hostile input', () => {
     expect(() => decodeChunk(short, 1024)).toThrow(/length mismatch/);
     const huge = encodeChunkHeader({ hash, encoding: ENC.ZSTD, rawLength: 1 << 30 });
     expect(() => decodeChunk(huge, 1024)).toThrow(/exceeds/);
+  });
+
+  it('chunk groups round-trip and are bounded: two chunks or more, each within the maximum chunk, together within GROUP_MAX', () => {
+    const item = (i: number, rawLength: number) => ({ hash: Buffer.alloc(32, i), rawLength });
+    const group = (items: { hash: Buffer; rawLength: number }[]) => Buffer.concat([encodeChunksHeader(items), Buffer.from('zstd')]);
+    const back = decodeChunks(group([item(1, 1000), item(2, 3000)]), 4096);
+    expect(back.items.map((it) => [it.hash[0], it.rawLength])).toEqual([[1, 1000], [2, 3000]]);
+    expect([back.total, back.data.toString()]).toEqual([4000, 'zstd']);
+    expect(() => decodeChunks(group([item(1, 1000)]), 4096)).toThrow(/1 chunks/);
+    expect(() => decodeChunks(group([item(1, 1000), item(2, 5000)]), 4096)).toThrow(/exceeds 4096/);
+    expect(() => decodeChunks(group([item(1, 0), item(2, 5)]), 4096)).toThrow(/empty chunk/);
+    const max = 256 * 1024;
+    expect(decodeChunks(group([1, 2, 3, 4].map((i) => item(i, max))), max).total).toBe(GROUP_MAX);
+    expect(() => decodeChunks(group([1, 2, 3, 4, 5].map((i) => item(i, max))), max)).toThrow(/group exceeds/);
+    expect(() => decodeChunks(encodeChunksHeader([item(1, 10), item(2, 10)]), 4096)).toThrow(/no data/);
   });
 
   it('hello: validates every field it will act on', () => {
