@@ -93,6 +93,9 @@ describe('parallel data streams', () => {
   const s = scratch();
   const src = path.join(s.dir, 'src');
   const data = randomBytes(12 * 1024 * 1024);
+  // Text in adjacent chunks: compressed, it goes as groups of chunks (CHUNKS frames).
+  const vocab = Array.from({ length: 3000 }, () => randomBytes(5).toString('base64url'));
+  const rows = Buffer.from(Array.from({ length: 50_000 }, (_, i) => `{"id":${i},"text":"${vocab[(i * 7919) % 3000]} ${vocab[(i * 104729) % 3000]}"}\n`).join(''));
   const saved = process.env.SSH_CONNECTION;
   beforeAll(() => {
     delete process.env.SSH_CONNECTION; // the agent binds TCP to loopback, as for a local run
@@ -100,6 +103,7 @@ describe('parallel data streams', () => {
     mkdirSync(src);
     writeFileSync(path.join(src, 'big.bin'), data);
     for (let i = 0; i < 50; i++) writeFileSync(path.join(src, `small-${i}.txt`), `file ${i}\n`.repeat(i + 1));
+    writeFileSync(path.join(src, 'rows.jsonl'), rows);
   });
   afterAll(() => {
     if (saved !== undefined) process.env.SSH_CONNECTION = saved;
@@ -116,6 +120,7 @@ describe('parallel data streams', () => {
   const same = (dst: string) => {
     expect(readFileSync(path.join(dst, 'big.bin')).equals(data)).toBe(true);
     expect(readFileSync(path.join(dst, 'small-49.txt'), 'utf8')).toBe('file 49\n'.repeat(50));
+    expect(readFileSync(path.join(dst, 'rows.jsonl')).equals(rows)).toBe(true);
   };
 
   for (const transport of ['ssh', 'tcp'] as const) {
@@ -128,6 +133,16 @@ describe('parallel data streams', () => {
         expect(stats.streams).toHaveLength(4);
         for (const b of stats.streams) expect(b).toBeGreaterThan(1024 * 1024);
         expect(stats.streams.reduce((a, b) => a + b, 0)).toBeGreaterThan(data.length);
+      });
+
+      it(`carry chunks compressed together (${transport === 'ssh' ? 'unix socket' : 'TCP + AES-GCM'}, ${pull ? 'pull' : 'push'})`, async () => {
+        const dst = path.join(s.dir, `dst-z-${transport}-${pull}`);
+        const { stats, exitCode } = await sync(dst, { transport, compression: { kind: 'level', level: 3 } }, () => null, pull);
+        expect(exitCode).toBe(0);
+        same(dst);
+        expect(stats.bytesSent).toBeGreaterThan(data.length + rows.length);
+        // the noise cannot shrink, the text does
+        expect(stats.wireBytes).toBeLessThan(stats.bytesSent - rows.length / 2);
       });
     }
   }
