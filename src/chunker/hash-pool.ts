@@ -28,6 +28,9 @@ export interface Chunked {
   st: { mode: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint };
 }
 
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_FILES = 64;
+
 const WORKER = fileURLToPath(new URL('./hash-worker.js', import.meta.url));
 
 /**
@@ -38,7 +41,7 @@ const WORKER = fileURLToPath(new URL('./hash-worker.js', import.meta.url));
 export class HashPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: { job: ChunkJob; resolve: (r: ChunkResult) => void }[] = [];
+  private readonly queue: { job: ChunkJob; size: number; resolve: (r: ChunkResult) => void }[] = [];
   private readonly waiting = new Map<number, (r: ChunkResult) => void>();
   private nextId = 0;
 
@@ -59,12 +62,14 @@ export class HashPool {
   private start(): void {
     for (let i = 0; i < this.size; i++) {
       const w = new Worker(WORKER);
-      w.on('message', (r: ChunkResult) => {
-        const resolve = this.waiting.get(r.id)!;
-        this.waiting.delete(r.id);
+      w.on('message', (results: ChunkResult[]) => {
         this.idle.push(w);
         this.pump();
-        resolve(r);
+        for (const r of results) {
+          const resolve = this.waiting.get(r.id)!;
+          this.waiting.delete(r.id);
+          resolve(r);
+        }
       });
       w.unref();
       this.workers.push(w);
@@ -72,10 +77,11 @@ export class HashPool {
     }
   }
 
-  chunk(path: string): Promise<Chunked> {
+  /** Chunk and hash the file at `path`, `size` bytes as last seen (to batch small files). */
+  chunk(path: string, size: number): Promise<Chunked> {
     if (this.workers.length === 0) this.start();
     return new Promise<ChunkResult>((resolve) => {
-      this.queue.push({ job: { id: this.nextId++, path }, resolve });
+      this.queue.push({ job: { id: this.nextId++, path }, size, resolve });
       this.pump();
     }).then((r) => {
       if ('error' in r) throw Object.assign(new Error(`${r.error}: ${path}`), { code: r.error });
@@ -84,12 +90,23 @@ export class HashPool {
     });
   }
 
+  /**
+   * Hand each idle worker the next file, with the small files queued behind it up to BATCH_BYTES
+   * (and BATCH_FILES): a message each way per file cost the 6000 JPEGs of a first copy 12 000
+   * thread wake-ups, 55 us of CPU each here.
+   */
   private pump(): void {
     while (this.idle.length && this.queue.length) {
       const w = this.idle.pop()!;
-      const { job, resolve } = this.queue.shift()!;
-      this.waiting.set(job.id, resolve);
-      w.postMessage({ ...job, params: this.params });
+      const jobs: ChunkJob[] = [];
+      let bytes = 0;
+      do {
+        const { job, size, resolve } = this.queue.shift()!;
+        this.waiting.set(job.id, resolve);
+        jobs.push(job);
+        bytes += size;
+      } while (this.queue.length && jobs.length < BATCH_FILES && bytes + this.queue[0]!.size <= BATCH_BYTES);
+      w.postMessage({ jobs, params: this.params });
     }
   }
 

@@ -59,7 +59,7 @@ export async function* scanTree(root: string, opts: ScanOptions): AsyncGenerator
       return { error, rel: item.rel };
     }
     reading++;
-    return readFile(item.abs, item.rel, opts).then(
+    return readFile(item.abs, item.rel, Number(item.st.size), opts).then(
       (entry) => ({ entry }),
       (error: unknown) => ({ error, rel: item.rel }),
     );
@@ -87,7 +87,7 @@ export async function* describeOne(abs: string, rel: string, opts: ScanOptions):
 }
 
 export async function describe(abs: string, rel: string, st: BigIntStats, opts: ScanOptions): Promise<Entry> {
-  return describeNow(abs, rel, st, opts) ?? readFile(abs, rel, opts);
+  return describeNow(abs, rel, st, opts) ?? readFile(abs, rel, Number(st.size), opts);
 }
 
 /**
@@ -97,7 +97,7 @@ export async function describe(abs: string, rel: string, st: BigIntStats, opts: 
  */
 export async function readAnnounced(abs: string, e: Entry, opts: ScanOptions): Promise<Entry | null> {
   try {
-    const read = await readFile(abs, e.path, opts);
+    const read = await readFile(abs, e.path, e.size, opts);
     if (read.size === e.size && read.mtimeNs === e.mtimeNs && read.mode === e.mode) return read;
     opts.onWarning({ code: 'VANISHED', message: `${e.path}: changed during the run; skipped, the destination keeps its old version`, path: e.path });
   } catch (err) {
@@ -122,10 +122,10 @@ function fileEntry(rel: string, st: BigIntStats, chunks: Entry['chunks']): Entry
   return { path: rel, type: 'file', mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: Number(st.size), chunks, stat: { ino: Number(st.ino), ctimeNs: st.ctimeNs } };
 }
 
-async function readFile(abs: string, rel: string, opts: ScanOptions): Promise<Entry> {
+async function readFile(abs: string, rel: string, size: number, opts: ScanOptions): Promise<Entry> {
   if (opts.pool) {
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      const r = await opts.pool.chunk(abs).catch((err: NodeJS.ErrnoException) => {
+      const r = await opts.pool.chunk(abs, size).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOTFILE') throw new DsyncError('VANISHED', `${rel}: no longer a regular file; skipped`);
         throw err;
       });
