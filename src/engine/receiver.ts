@@ -672,7 +672,7 @@ class ReceiverRun {
 
   private async onChunk(payload: Buffer): Promise<void> {
     const chunk = decodeChunk(payload, this.params.max);
-    this.expectPending([chunk.hash]);
+    const [key] = this.pendingKeys([chunk.hash]);
     let data: Buffer | null;
     try {
       data = this.decoder.decode(chunk, (h) => this.assembly.readLocal(h.toString('latin1'), this.scratch()));
@@ -680,13 +680,13 @@ class ReceiverRun {
       data = null;
     }
     this.stats.wireBytes += payload.length;
-    await this.take(chunk.hash, data?.length === chunk.rawLength ? data : null, payload.length);
+    await this.take(key!, chunk.hash, data?.length === chunk.rawLength ? data : null, payload.length);
   }
 
   /** Adjacent chunks compressed as one (see GROUP_MAX): each is checked and written on its own. */
   private async onChunks(payload: Buffer): Promise<void> {
     const group = decodeChunks(payload, this.params.max);
-    this.expectPending(group.items.map((it) => it.hash));
+    const keys = this.pendingKeys(group.items.map((it) => it.hash));
     let data: Buffer | null;
     try {
       data = this.decoder.decodeGroup(group.data, group.total);
@@ -695,23 +695,26 @@ class ReceiverRun {
     }
     this.stats.wireBytes += payload.length;
     let at = 0;
-    for (const { hash, rawLength } of group.items) {
+    for (const [i, { hash, rawLength }] of group.items.entries()) {
       const wire = Math.round((payload.length * rawLength) / group.total);
-      await this.take(hash, data && data.subarray(at, (at += rawLength)), wire);
+      await this.take(keys[i]!, hash, data && data.subarray(at, (at += rawLength)), wire);
     }
   }
 
-  /** Every chunk must be one this side asked for and still waits for, and each only once. */
-  private expectPending(hashes: Buffer[]): void {
-    const keys = new Set(hashes.map((h) => h.toString('latin1')));
-    if (keys.size !== hashes.length || [...keys].some((k) => !this.assembly.isPending(k))) {
+  /**
+   * The index keys of received chunks, each of which must be one this side asked for and still
+   * waits for, and (in a group) there only once.
+   */
+  private pendingKeys(hashes: Buffer[]): string[] {
+    const keys = hashes.map((h) => h.toString('latin1'));
+    if (keys.some((k) => !this.assembly.isPending(k)) || (keys.length > 1 && new Set(keys).size !== keys.length)) {
       throw new DsyncError('PROTOCOL', `${this.peer.label} sent a chunk that was not asked for`);
     }
+    return keys;
   }
 
   /** Write a received chunk, or ask for it again (whole) if it is not the data its hash names. */
-  private async take(hash: Buffer, data: Buffer | null, wire: number): Promise<void> {
-    const key = hash.toString('latin1');
+  private async take(key: string, hash: Buffer, data: Buffer | null, wire: number): Promise<void> {
     if (!data || !sha256(data).equals(hash)) {
       // Damaged in transit: ask again a few times before giving up on the files that need it.
       const n = (this.refetches.get(key) ?? 0) + 1;

@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nullReporter, type Warning } from '../../src/engine/events.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { decodeChunks, MSG, type GroupItem } from '../../src/protocol/messages.js';
+import { decodeChunks, encodeChunksHeader, MSG, type GroupItem } from '../../src/protocol/messages.js';
 import { scratch } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
@@ -78,6 +78,35 @@ describe('a bit flipped in a frame', () => {
       expect(readFileSync(path.join(dst, 'rows.jsonl')).equals(text)).toBe(true);
       groups = [];
     }
+  });
+
+  it('a group naming one chunk twice is refused as a protocol error (exit 12), destination untouched', async () => {
+    const src = path.join(s.dir, 'src-twice');
+    const dst = path.join(s.dir, 'dst-twice');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'rows.jsonl'), Array.from({ length: 40_000 }, (_, i) => `{"id":${i},"text":"row ${i % 977}"}\n`).join(''));
+    const dec = new FrameDecoder();
+    let rewritten = 0;
+    const twice = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        for (const f of dec.push(chunk)) {
+          let payload = f.payload;
+          if (f.type === MSG.CHUNKS && rewritten++ === 0) {
+            const g = decodeChunks(payload, 1 << 20);
+            g.items[1]!.hash = g.items[0]!.hash;
+            payload = Buffer.concat([encodeChunksHeader(g.items), g.data]);
+          }
+          this.push(encodeFrame(f.type, payload));
+        }
+        done();
+      },
+    });
+    const warnings: Warning[] = [];
+    await expect(syncThrough(src, dst, twice, { ...nullReporter, warning: (w) => warnings.push(w) }, undefined, { kind: 'level', level: 3 })).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/not asked for/) });
+    expect(rewritten).toBeGreaterThan(0);
+    // refused as it came, before any chunk of it was checked or written
+    expect(warnings.filter((w) => /failed verification/.test(w.message))).toEqual([]);
+    expect(() => readFileSync(path.join(dst, 'rows.jsonl'))).toThrow();
   });
 
   it('a chunk that keeps arriving damaged ends the run with a protocol error (exit 12), destination untouched', async () => {
