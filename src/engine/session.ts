@@ -58,7 +58,7 @@ export async function runSync(req: SyncRequest, reporter: Reporter): Promise<Syn
   // 0.2-0.3 s). Not before: the scan's synchronous work (the stat cache, thousands of lstat
   // calls) held up the SSH handshake's replies, and the agent started 50-100 ms later.
   const scanning = pull ? null : scanSource({ ...options, root: src.path, reporter: local });
-  scanning?.catch(() => {}); // awaited below; a failure of the connection is reported first
+  scanning?.catch(() => {}); // awaited below, after the handshake (a source that cannot be read is reported then)
   const peer = new Peer(conn.input, conn.output, conn.label, { skipBanner: true });
   conn.onLost((err) => peer.fail(err));
   peer.onEvent = (ev) => {
