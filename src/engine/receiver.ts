@@ -43,6 +43,8 @@ const WANT_EARLY = 64;
  */
 const COPIERS = 4;
 const MAX_REFETCH = 3;
+/** Longest stretch of the destination's scan without a turn of the event loop (see askEarly). */
+const SCAN_TURN_MS = 5;
 
 /**
  * The receiving side of a run: indexes what the destination already has, decides per source entry
@@ -71,6 +73,10 @@ class ReceiverRun {
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
   private readonly early = new Map<number, { staged: string; copy: Promise<boolean> }>(); // entry -> copyOldEarly's copy
   private dest = new Map<string, Entry>();
+  /** The destination's files as its stat cache knows them, until the scan is done (see askEarly). */
+  private known: StatCache | null = null;
+  private askedUpTo = 0; // entries askEarly has looked at
+  private readonly askedEarly = new Set<number>();
   private cache = StatCache.empty(); // the destination's, as its scan found it
   private root = ''; // where this run publishes
   private scanRoot: string | null = null; // what the destination holds now (another path with --atomic)
@@ -272,6 +278,8 @@ class ReceiverRun {
     const root = this.scanRoot;
     if (!root || !existsSync(root)) return this.reuseJournal();
     const cache = (this.cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params));
+    this.known = cache;
+    this.askEarly();
     const cutter = new Cutter(this.params);
     // Unreadable destination files are simply not reused, so scan warnings are dropped.
     const pool = HashPool.create(this.params);
@@ -288,13 +296,21 @@ class ReceiverRun {
     const name = this.rename;
     const scan = name ? describeOne(path.join(root, name), name, scanOpts) : scanTree(root, scanOpts);
     try {
+      let turn = performance.now();
       for await (const e of scan) {
         this.dest.set(e.path, e);
         if (e.type === 'file') this.index.addFile(path.join(root, e.path), e);
+        // A scan the cache answers never waits for I/O: the manifest still coming in (and the
+        // early asks it brings) would wait for its end without a turn of the event loop.
+        if (this.known && performance.now() - turn > SCAN_TURN_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turn = performance.now();
+        }
       }
     } finally {
       await pool?.close();
     }
+    this.known = null; // planning has the scan's view now
     this.reuseJournal();
   }
 
@@ -315,6 +331,7 @@ class ReceiverRun {
           if (this.manifestDone) throw new DsyncError('PROTOCOL', 'manifest entries after the end of the manifest');
           const batch = decodeEntries(f.payload, this.params);
           for (const e of batch) this.accept(e);
+          this.askEarly();
           this.chain(() => this.planPending());
           break;
         }
@@ -485,12 +502,38 @@ class ReceiverRun {
       // Content differs: only now is the file's chunk list worth its bytes on the wire, and the
       // staging area worth making (now, while the list is on its way).
       this.assembly.prepare?.().catch(() => {}); // a failure surfaces where a file is staged
+      if (this.askedEarly.has(idx)) continue;
       this.awaitingLists.add(idx);
       this.needLists.push(idx);
       if (action === 'changed') this.copyOldEarly(idx, e);
     }
     if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
     await this.flushWant();
+  }
+
+  /**
+   * Ask at once for the chunk lists of files the sender announced unread (its first contact with
+   * them) that differ by size or mtime from the destination's file as its stat cache knows it: on
+   * first contact, reading the changed files for their lists is the long pole of an update (300
+   * MB of shards here), and it starts while this side still scans. Files the cache does not know
+   * wait for the scan (a destination made by another tool has no cache, and its files are mostly
+   * the source's). Planning waits for the scan as before: a file that changed here since the cache
+   * was written is planned by what the scan found, and a list asked for in vain is compared by
+   * content like any other.
+   */
+  private askEarly(): void {
+    if (!this.known) return;
+    const early: number[] = [];
+    for (; this.askedUpTo < this.entries.length; this.askedUpTo++) {
+      const idx = this.askedUpTo;
+      const e = this.entries[idx]!;
+      const d = this.known.entry(e.path);
+      if (!d || !unhashed(e) || decide(e, d) !== 'changed') continue;
+      this.askedEarly.add(idx);
+      this.awaitingLists.add(idx);
+      early.push(idx);
+    }
+    if (early.length) this.peer.send(MSG.NEED_LISTS, encodeNeedLists(early)).catch((err: unknown) => this.peer.abort(err));
   }
 
   /** Once the whole manifest is planned and every asked-for list has arrived, no more wants. */

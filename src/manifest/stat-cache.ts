@@ -52,6 +52,11 @@ export class StatCache {
     }
   }
 
+  /** The file at `rel` as the last scan left it (it may have changed since). */
+  entry(rel: string): Entry | undefined {
+    return this.entries.get(rel);
+  }
+
   /**
    * What the last scan knew of file `rel`, if it is still that file (same size, mtime, ctime and
    * inode): its chunk list, or 'unread' for a file announced unread (scan.ts, quickCheck).

@@ -6,13 +6,17 @@ import { runReceiver } from '../../src/engine/receiver.js';
 import { runSender } from '../../src/engine/sender.js';
 import { Peer } from '../../src/protocol/peer.js';
 
-/** Sender and receiver in one process over in-memory streams, with `tamper` on the data path. */
-export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void, compression: Compression = { kind: 'none' }) {
+/**
+ * Sender and receiver in one process over in-memory streams, with `tamper` on the data path and
+ * `back` on the way from the receiver to the sender.
+ */
+export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void, compression: Compression = { kind: 'none' }, back: Transform = new PassThrough()) {
   const toReceiver = new PassThrough();
   const toSender = new PassThrough();
   tamper.pipe(toReceiver);
+  back.pipe(toSender);
   const sender = new Peer(toSender, tamper, 'receiver');
-  const receiver = new Peer(toReceiver, toSender, 'sender');
+  const receiver = new Peer(toReceiver, back, 'sender');
   const [stats] = await Promise.all([
     runSender(sender, { root: src, params: DEFAULT_PARAMS, compression, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
       onSent?.();
