@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { packetArena } from './ssh2-loader.js';
 
 /**
  * Connect a TCP socket that gathers the writes of one synchronous stretch of code into a single
@@ -22,6 +23,9 @@ export function connectCoalescing(host: string, port: number): net.Socket {
         this.uncork();
       });
     }
+    // A packet cut from ssh2-loader's arena goes back to it once written (ssh2 passes no callback).
+    const release = args.length === 1 && args[0] instanceof Uint8Array ? packetArena.releaseOf(args[0]) : undefined;
+    if (release) return (write as (...a: unknown[]) => boolean).call(this, args[0], () => release());
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof write;
   return sock;

@@ -55,3 +55,36 @@ export class SlabClasses {
     return pool.take();
   }
 }
+
+/**
+ * Short-lived buffers cut one after another from pooled slabs, each handed back on its own
+ * (`releaseOf`): a slab returns to its pool once every slice cut from it is released and the
+ * arena has moved on. A slice that is never released (dropped on an error path) only keeps its
+ * slab out of the pool; the GC reclaims it with the slice. Requests over a quarter of a slab get
+ * a buffer of their own.
+ */
+export class SliceArena {
+  private slab: ReturnType<SlabPool['take']> | null = null;
+  private used = 0;
+  private readonly releases = new WeakMap<ArrayBufferLike, () => void>();
+
+  constructor(private readonly pool: SlabPool) {}
+
+  take(length: number): Buffer {
+    if (length > this.pool.size / 4) return Buffer.allocUnsafe(length);
+    if (!this.slab || this.used + length > this.pool.size) {
+      this.slab?.release(); // the arena's own hold on the slab it leaves
+      this.slab = this.pool.take();
+      this.used = 0;
+      this.releases.set(this.slab.buf.buffer, this.slab.release);
+    }
+    this.slab.hold();
+    this.used += length;
+    return this.slab.buf.subarray(this.used - length, this.used);
+  }
+
+  /** How to hand back `b`, if it is a slice of this arena's (call it once). */
+  releaseOf(b: Uint8Array): (() => void) | undefined {
+    return this.releases.get(b.buffer);
+  }
+}

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { connectCoalescing } from '../../src/transport/coalescing-socket.js';
+import { packetArena } from '../../src/transport/ssh2-loader.js';
 
 /** A local server that keeps what it receives, and a coalescing socket connected to it. */
 async function connected(): Promise<{ sock: net.Socket; received: Buffer[]; close: () => void }> {
@@ -39,6 +40,28 @@ describe('connectCoalescing', () => {
     expect(corkedDuring).toBe(0); // released after the first await, not after the whole loop
     expect(sock.writableLength).toBe(0);
     close();
+  });
+
+  it('hands a packet cut from the arena back once it has been written, not before, and keeps a caller\'s own callback', async () => {
+    const { sock, received, close } = await connected();
+    const packets = [1, 2, 3].map((i) => packetArena.take(1000).fill(i));
+    const handedBack: number[] = [];
+    const releaseOf = packetArena.releaseOf;
+    packetArena.releaseOf = (b) => (packets.includes(b as Buffer) ? () => void handedBack.push(b[0]!) : releaseOf.call(packetArena, b));
+    try {
+      for (const p of packets) sock.write(p);
+      let own = false;
+      sock.write(Buffer.from('own'), () => (own = true));
+      expect(handedBack).toEqual([]); // still queued
+      for (let i = 0; i < 100 && !own; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(handedBack).toEqual([1, 2, 3]);
+      expect(own).toBe(true);
+      for (let i = 0; i < 100 && Buffer.concat(received).length < 3003; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(Buffer.concat(received).equals(Buffer.concat([...packets, Buffer.from('own')]))).toBe(true);
+    } finally {
+      packetArena.releaseOf = releaseOf;
+      close();
+    }
   });
 
   it('reports a refused connection as an error event, as net.connect does', async () => {

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { loadSsh2, POOL, pooledRandomFill } from '../../src/transport/ssh2-loader.js';
+import { loadSsh2, packetArena, POOL, pooledRandomFill } from '../../src/transport/ssh2-loader.js';
 
 /** A stand-in generator that writes 1, 2, 3, ... (mod 256), so every byte handed out can be traced. */
 function countingSource() {
@@ -68,5 +69,41 @@ describe('loadSsh2', () => {
     const ssh2 = loadSsh2();
     expect(typeof ssh2.Client).toBe('function');
     expect(crypto.randomFillSync).toBe(before);
+  });
+});
+
+describe("ssh2's packets cut from the arena", () => {
+  const require = createRequire(import.meta.url);
+  loadSsh2(); // patches ssh2's cipher factory (once, however often it is loaded)
+  loadSsh2();
+  const protocolCrypto = require('ssh2/lib/protocol/crypto.js');
+  const info = protocolCrypto.CIPHER_INFO['aes128-gcm@openssh.com'];
+  const key = crypto.randomBytes(info.keyLen);
+  const iv = crypto.randomBytes(info.ivLen);
+
+  it.runIf(protocolCrypto.bindingAvailable)('seal in place into packets that ssh2 itself opens, payloads of every padding case', () => {
+    const sent: Buffer[] = [];
+    const released: (() => void)[] = [];
+    const cipher = protocolCrypto.createCipher({ outbound: { onWrite: (p: Buffer) => (sent.push(Buffer.from(p)), released.push(packetArena.releaseOf(p)!)), cipherInfo: info, cipherKey: key, cipherIV: iv, seqno: 0 } });
+    const payloads = [0, 1, 11, 12, 27, 28, 4096, 32768].map((n) => crypto.randomBytes(n));
+    for (const payload of payloads) {
+      const packet: Buffer = cipher.allocPacket(payload.length);
+      expect(packet.length % 16).toBe(4); // length field, then whole blocks, then the 16-byte tag
+      expect(packet[4]).toBeGreaterThanOrEqual(4);
+      payload.copy(packet, 5);
+      cipher.encrypt(packet);
+    }
+    expect(released.every((r) => typeof r === 'function')).toBe(true);
+    const opened: Buffer[] = [];
+    const decipher = protocolCrypto.createDecipher({ inbound: { onPayload: (p: Buffer) => void opened.push(Buffer.from(p)), decipherInfo: info, decipherKey: key, decipherIV: iv, seqno: 0 } });
+    const wire = Buffer.concat(sent);
+    decipher.decrypt(wire, 0, wire.length);
+    expect(opened).toEqual(payloads);
+    released.forEach((r) => r());
+  });
+
+  it('leaves ciphers it does not seal in place to ssh2', () => {
+    const cipher = protocolCrypto.createCipher({ outbound: { onWrite: () => {}, cipherInfo: info, cipherKey: key, cipherIV: iv, seqno: 0, forceNative: true } });
+    expect(packetArena.releaseOf(cipher.allocPacket(100))).toBeUndefined();
   });
 });
