@@ -302,7 +302,7 @@ class ReceiverRun {
         if (e.type === 'file') this.index.addFile(path.join(root, e.path), e);
         // A scan the cache answers never waits for I/O: the manifest still coming in (and the
         // early asks it brings) would wait for its end without a turn of the event loop.
-        if (this.known && performance.now() - turn > SCAN_TURN_MS) {
+        if (performance.now() - turn > SCAN_TURN_MS) {
           await new Promise((resolve) => setImmediate(resolve));
           turn = performance.now();
         }

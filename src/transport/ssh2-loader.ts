@@ -30,8 +30,8 @@ export function pooledRandomFill(fill: RandomFill): RandomFill {
 
 /**
  * Where outgoing SSH packets are cut from (see poolPackets); a socket that writes one hands it
- * back once written (see coalescing-socket.ts). 1 MiB slabs, up to 8 kept: a few MiB are ever
- * queued on a connection's socket.
+ * back once written (see coalescing-socket.ts). 1 MiB slabs, up to 8 kept: a connection's socket
+ * holds a few MiB of packets at most.
  */
 export const packetArena = new SliceArena(new SlabPool(1024 * 1024, 8));
 
