@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { emptyStats, nullReporter, type ItemAction } from '../../src/engine/events.js';
@@ -42,6 +42,23 @@ describe('publish', () => {
     expect([stats.created, stats.deleted]).toEqual([40, 30]);
     for (const n of names) expect(readFileSync(path.join(root, n), 'utf8')).toBe(n);
     for (const x of extras) expect(existsSync(path.join(root, x))).toBe(false);
+  });
+
+  it('deletes an extra symlink itself, never what it points to, and one the scan saw as a file that is a directory now, or gone', async () => {
+    const root = path.join(s.dir, 'c');
+    mkdirSync(root);
+    const outside = path.join(s.dir, 'outside.txt');
+    writeFileSync(outside, 'keep');
+    symlinkSync(outside, path.join(root, 'link'));
+    mkdirSync(path.join(root, 'now-a-dir'));
+    writeFileSync(path.join(root, 'now-a-dir', 'inside'), 'x');
+    const link: Entry = { path: 'link', type: 'symlink', mode: 0o777, mtimeNs: 0n, size: 0, target: outside };
+    const dest = new Map<string, Entry>([['', dir('')], ['link', link], ['now-a-dir', file('now-a-dir')], ['gone', file('gone')]]);
+    const stats = emptyStats();
+    await publish({ root, breakLinks: false, entries: [dir('')], actions: ['none'], staged: new Map(), dest, deleteExtra: true, dryRun: false, tmpPath: async () => path.join(s.dir, 'tmp'), reporter: nullReporter, stats });
+    expect(stats.deleted).toBe(3);
+    for (const x of ['link', 'now-a-dir', 'gone']) expect(lstatSync(path.join(root, x), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readFileSync(outside, 'utf8')).toBe('keep');
   });
 
   it('a failed rename fails the run, naming the file, once every other operation has ended', async () => {
