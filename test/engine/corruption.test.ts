@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nullReporter, type Warning } from '../../src/engine/events.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeChunks, encodeChunksHeader, MSG, type GroupItem } from '../../src/protocol/messages.js';
-import { scratch } from '../helpers/cli.js';
+import { scratchWithCaches } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
 /**
@@ -33,9 +33,7 @@ function bitFlipper(count: number, type: number = MSG.CHUNK, at = (payload: Buff
 }
 
 describe('a bit flipped in a frame', () => {
-  const s = scratch();
-  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
-  afterAll(s.cleanup);
+  const s = scratchWithCaches();
 
   it('is caught by the chunk hash and the chunk is sent again; nothing corrupt is written', async () => {
     const src = path.join(s.dir, 'src');
@@ -45,7 +43,7 @@ describe('a bit flipped in a frame', () => {
     writeFileSync(path.join(src, 'data.bin'), data);
     const warnings: Warning[] = [];
     const flipper = bitFlipper(2);
-    const stats = await syncThrough(src, dst, flipper, { ...nullReporter, warning: (w) => warnings.push(w) });
+    const stats = await syncThrough(src, dst, { tamper: flipper, reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
     expect(flipper.flipped).toBe(2);
     expect(warnings.filter((w) => /failed verification/.test(w.message))).toHaveLength(2);
     expect(readFileSync(path.join(dst, 'data.bin')).equals(data)).toBe(true);
@@ -68,7 +66,7 @@ describe('a bit flipped in a frame', () => {
         groups.push(decodeChunks(p, 1 << 20).items);
         return at(p);
       });
-      await syncThrough(src, dst, flipper, { ...nullReporter, warning: (w) => warnings.push(w) }, undefined, { kind: 'level', level: 3 });
+      await syncThrough(src, dst, { tamper: flipper, reporter: { ...nullReporter, warning: (w) => warnings.push(w) }, compression: { kind: 'level', level: 3 } });
       expect(flipper.flipped).toBe(1);
       const refetched = warnings.filter((w) => /failed verification/.test(w.message)).length;
       expect(groups[0]!.length).toBeGreaterThan(1);
@@ -102,7 +100,7 @@ describe('a bit flipped in a frame', () => {
       },
     });
     const warnings: Warning[] = [];
-    await expect(syncThrough(src, dst, twice, { ...nullReporter, warning: (w) => warnings.push(w) }, undefined, { kind: 'level', level: 3 })).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/not asked for/) });
+    await expect(syncThrough(src, dst, { tamper: twice, reporter: { ...nullReporter, warning: (w) => warnings.push(w) }, compression: { kind: 'level', level: 3 } })).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/not asked for/) });
     expect(rewritten).toBeGreaterThan(0);
     // refused as it came, before any chunk of it was checked or written
     expect(warnings.filter((w) => /failed verification/.test(w.message))).toEqual([]);
@@ -114,7 +112,7 @@ describe('a bit flipped in a frame', () => {
     const dst = path.join(s.dir, 'dst2');
     mkdirSync(src);
     writeFileSync(path.join(src, 'data.bin'), randomBytes(200_000));
-    await expect(syncThrough(src, dst, bitFlipper(1000), nullReporter)).rejects.toMatchObject({ code: 'PROTOCOL' });
+    await expect(syncThrough(src, dst, { tamper: bitFlipper(1000) })).rejects.toMatchObject({ code: 'PROTOCOL' });
     expect(() => readFileSync(path.join(dst, 'data.bin'))).toThrow();
   });
 });

@@ -1,16 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { cacheFileFor } from '../../src/manifest/stat-cache.js';
-import { scratch } from '../helpers/cli.js';
+import { scratchWithCaches } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
 describe('the end of a run', () => {
-  const s = scratch();
-  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
-  afterAll(s.cleanup);
+  const s = scratchWithCaches();
 
   // The client ends as soon as it hears the run is done, without waiting for the agent to exit:
   // a next run started right then must find the destination free.
@@ -22,8 +20,10 @@ describe('the end of a run', () => {
     writeFileSync(path.join(src, 'b.txt'), 'b');
     const state = path.join(s.dir, '.dst.dsync');
     let atDone: { lock: boolean; state: boolean } | null = null;
-    const stats = await syncThrough(src, dst, undefined, undefined, () => {
-      atDone = { lock: existsSync(path.join(state, 'lock')), state: existsSync(state) };
+    const stats = await syncThrough(src, dst, {
+      onSent: () => {
+        atDone = { lock: existsSync(path.join(state, 'lock')), state: existsSync(state) };
+      },
     });
     expect(stats.created).toBe(2);
     expect(atDone).toEqual({ lock: false, state: false });

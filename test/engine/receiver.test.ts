@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeNeedLists, MSG } from '../../src/protocol/messages.js';
-import { scratch } from '../helpers/cli.js';
+import { scratchWithCaches } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
@@ -20,9 +20,7 @@ function needListsTap(asked: number[][]): Transform {
 }
 
 describe('the receiver', () => {
-  const s = scratch();
-  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
-  afterAll(s.cleanup);
+  const s = scratchWithCaches();
 
   it("asks for the lists of files that differ from its stat cache before its scan is done, on the sender's first contact with them", async () => {
     const dst = path.join(s.dir, 'dst');
@@ -37,7 +35,7 @@ describe('the receiver', () => {
     writeFileSync(path.join(next, 'a-changed.bin'), noise(310_000, 2));
     writeFileSync(path.join(next, 'b-new.bin'), noise(50_000, 3));
     const asked: number[][] = [];
-    await syncThrough(next, dst, undefined, undefined, undefined, undefined, needListsTap(asked));
+    await syncThrough(next, dst, { back: needListsTap(asked) });
     // Entry 1 (a-changed.bin) differs from the cache's size: asked for as soon as the cache is
     // loaded. Entry 2 (b-new.bin), unknown to the cache, once the scan of 2000 files found no such file.
     expect(asked).toEqual([[1], [2]]);

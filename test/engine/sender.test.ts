@@ -1,16 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nullReporter, type Warning } from '../../src/engine/events.js';
-import { scratch } from '../helpers/cli.js';
+import { scratchWithCaches } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { syncThrough } from '../helpers/in-memory.js';
 import { treeDiff } from '../helpers/tree.js';
 
 describe('the sender', () => {
-  const s = scratch();
-  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
-  afterAll(s.cleanup);
+  const s = scratchWithCaches();
 
   // Sent raw (syncThrough does not compress), every chunk's frame refers to the slab it was read
   // into until its stream has taken it: a slab handed out again before that would send another
@@ -27,7 +25,7 @@ describe('the sender', () => {
     writeFileSync(path.join(src, 'big.bin'), edited);
     for (let i = 0; i < 200; i++) writeFileSync(path.join(src, `small-${i}.bin`), noise(40_000 + i * 100, 1000 + i));
     const warnings: Warning[] = [];
-    const stats = await syncThrough(src, dst, undefined, { ...nullReporter, warning: (w) => warnings.push(w) });
+    const stats = await syncThrough(src, dst, { reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
     expect(warnings).toEqual([]);
     expect(stats.chunksSent).toBeGreaterThanOrEqual(240);
     expect(treeDiff(src, dst)).toEqual([]);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(REPO, 'bin', 'dsync.js');
@@ -17,6 +18,17 @@ export interface CliResult {
 export function scratch(prefix = 'dsync-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A scratch directory for a whole test file, removed after its tests, that also holds the stat
+ * caches of the runs this process makes in-process (so test files do not share them).
+ */
+export function scratchWithCaches(prefix?: string): { dir: string } {
+  const s = scratch(prefix);
+  process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
+  afterAll(s.cleanup);
+  return s;
 }
 
 /** Run the real CLI as a user would; the stat caches go to `cacheDir` so tests do not share them. */

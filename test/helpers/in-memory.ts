@@ -6,11 +6,16 @@ import { runReceiver } from '../../src/engine/receiver.js';
 import { runSender } from '../../src/engine/sender.js';
 import { Peer } from '../../src/protocol/peer.js';
 
-/**
- * Sender and receiver in one process over in-memory streams, with `tamper` on the data path and
- * `back` on the way from the receiver to the sender.
- */
-export async function syncThrough(src: string, dst: string, tamper: Transform = new PassThrough(), reporter: Reporter = nullReporter, onSent?: () => void, compression: Compression = { kind: 'none' }, back: Transform = new PassThrough()) {
+export interface ThroughOptions {
+  tamper?: Transform; // on the data path, from the sender to the receiver
+  back?: Transform; // on the way from the receiver to the sender
+  reporter?: Reporter; // the receiver's
+  onSent?: () => void; // the sender is done
+  compression?: Compression;
+}
+
+/** Sender and receiver in one process over in-memory streams. */
+export async function syncThrough(src: string, dst: string, { tamper = new PassThrough(), back = new PassThrough(), reporter = nullReporter, onSent, compression = { kind: 'none' } }: ThroughOptions = {}) {
   const toReceiver = new PassThrough();
   const toSender = new PassThrough();
   tamper.pipe(toReceiver);

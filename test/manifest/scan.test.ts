@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cutter } from '../../src/chunker/cdc.js';
 import { DEFAULT_PARAMS as P } from '../../src/chunker/params.js';
 import type { Warning } from '../../src/engine/events.js';
@@ -8,12 +8,10 @@ import { unhashed } from '../../src/manifest/codec.js';
 import type { Entry } from '../../src/manifest/entry.js';
 import { readAnnounced, scanTree, type ScanOptions } from '../../src/manifest/scan.js';
 import { StatCache } from '../../src/manifest/stat-cache.js';
-import { scratch } from '../helpers/cli.js';
+import { scratchWithCaches } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 
-const s = scratch('dsync-scan-');
-process.env.DSYNC_CACHE_DIR = path.join(s.dir, 'cache');
-afterAll(s.cleanup);
+const s = scratchWithCaches('dsync-scan-');
 
 /** Scan `root` as a sender does, with its stat cache; the file entries and the bytes read. */
 async function scan(root: string, quickCheck: boolean, warnings: Warning[] = []) {
