@@ -35,20 +35,34 @@ export function pooledRandomFill(fill: RandomFill): RandomFill {
  */
 export const packetArena = new SliceArena(new SlabPool(1024 * 1024, 8));
 
+/** The parts of ssh2 that dsync uses. */
+export interface Ssh2 {
+  Client: typeof import('ssh2').Client;
+  parseKey: typeof import('ssh2').utils.parseKey;
+}
+
+let loaded: Ssh2 | null = null;
+
 /**
- * Load the ssh2 library. It pads every SSH packet with its own randomFillSync call, one trip into
- * OpenSSL's generator (and its locks) for 4 to 19 bytes per 32 KiB packet: 0.4 s of the client's
- * 4.5 s of CPU when it pushed 1.1 GiB here. ssh2 takes the function from node:crypto as it loads,
- * so it loads with the pooled one in place; everything else keeps Node's, put back at once.
+ * Load the ssh2 library, once, when a run first needs it. Only its client and key parser: its
+ * index also loads its server, key generator and HTTP agents, and with them Node's http, https
+ * and tls modules, 0.1 s of every run's start here before a single packet went out.
+ *
+ * ssh2 pads every SSH packet with its own randomFillSync call, one trip into OpenSSL's generator
+ * (and its locks) for 4 to 19 bytes per 32 KiB packet: 0.4 s of the client's 4.5 s of CPU when it
+ * pushed 1.1 GiB here. ssh2 takes the function from node:crypto as it loads, so it loads with the
+ * pooled one in place; everything else keeps Node's, put back at once.
  */
-export function loadSsh2(): typeof import('ssh2') {
+export function loadSsh2(): Ssh2 {
+  if (loaded) return loaded;
   const original = crypto.randomFillSync;
   const fill = pooledRandomFill(original);
   crypto.randomFillSync = fill;
   try {
     const require = createRequire(import.meta.url);
     poolPackets(require('ssh2/lib/protocol/crypto.js') as ProtocolCrypto, fill);
-    return require('ssh2') as typeof import('ssh2');
+    const { parseKey } = require('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>;
+    return (loaded = { Client: require('ssh2/lib/client.js') as Ssh2['Client'], parseKey });
   } finally {
     crypto.randomFillSync = original;
   }

@@ -9,7 +9,7 @@ import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, knownKeyTypes 
 import { resolveSshTarget, type SshTarget } from './ssh-config.js';
 import { explainEnd, REMOTE_HINT } from './agent-start.js';
 import { sshFailure } from './ssh-errors.js';
-import { loadSsh2 } from './ssh2-loader.js';
+import { loadSsh2, type Ssh2 } from './ssh2-loader.js';
 
 export interface SshOptions {
   configFile: string | null;
@@ -17,8 +17,7 @@ export interface SshOptions {
   acceptNewHostKey: boolean;
 }
 
-const { Client, utils } = loadSsh2();
-type Client = InstanceType<typeof Client>;
+type Client = InstanceType<Ssh2['Client']>;
 
 /** Host-key algorithm names to prefer for each key type found in known_hosts. */
 const ALGOS_FOR_TYPE: Record<string, string[]> = {
@@ -61,7 +60,7 @@ function forward(c: Client, jump: SshTarget, next: SshTarget): Promise<Duplex> {
   });
 }
 
-function loadIdentities(t: SshTarget): { methods: AuthMethod[]; skipped: string[] } {
+function loadIdentities(t: SshTarget, parseKey: Ssh2['parseKey']): { methods: AuthMethod[]; skipped: string[] } {
   const methods: AuthMethod[] = [];
   const skipped: string[] = [];
   const agent = process.env.SSH_AUTH_SOCK;
@@ -73,7 +72,7 @@ function loadIdentities(t: SshTarget): { methods: AuthMethod[]; skipped: string[
     } catch {
       continue; // a configured identity that does not exist is skipped, as by ssh
     }
-    const key = utils.parseKey(data);
+    const key = parseKey(data);
     if (key instanceof Error) {
       skipped.push(/encrypted|passphrase/i.test(key.message) ? `${file} is encrypted: load it with ssh-add or use -e ssh` : `${file}: ${key.message}`);
       continue;
@@ -88,8 +87,13 @@ function loadIdentities(t: SshTarget): { methods: AuthMethod[]; skipped: string[
 function openClient(t: SshTarget, sock: Duplex | undefined, o: SshOptions): Promise<Client> {
   const where = `${t.host}:${t.port}`;
   const name = hostKeyName(t.hostKeyAlias ?? t.host, t.port);
-  const { methods, skipped } = loadIdentities(t);
+  // A direct connection gets a socket that batches ssh2's many small writes. It is asked for
+  // before ssh2 loads: the TCP handshake and sshd's start on the far side go on meanwhile.
+  const socket = sock ?? connectCoalescing(t.host, t.port);
+  const { Client, parseKey } = loadSsh2();
+  const { methods, skipped } = loadIdentities(t, parseKey);
   if (methods.length === 0) {
+    socket.destroy();
     return Promise.reject(sshFailure.auth(`${t.user}@${t.alias}`, skipped.join('; ') || 'no ssh-agent (SSH_AUTH_SOCK) and no identity file'));
   }
   const preferred = knownKeyTypes(t.knownHostsFiles, name).flatMap((k) => ALGOS_FOR_TYPE[k] ?? [k]);
@@ -109,8 +113,7 @@ function openClient(t: SshTarget, sock: Duplex | undefined, o: SshOptions): Prom
     c.connect({
       host: t.host,
       port: t.port,
-      // A direct connection gets a socket that batches ssh2's many small writes.
-      sock: sock ?? connectCoalescing(t.host, t.port),
+      sock: socket,
       username: t.user,
       readyTimeout: t.connectTimeoutMs,
       keepaliveInterval: 15_000,

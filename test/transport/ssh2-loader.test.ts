@@ -1,6 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/cli.js';
 import { loadSsh2, packetArena, POOL, pooledRandomFill } from '../../src/transport/ssh2-loader.js';
 
 /** A stand-in generator that writes 1, 2, 3, ... (mod 256), so every byte handed out can be traced. */
@@ -68,7 +71,26 @@ describe('loadSsh2', () => {
     const before = crypto.randomFillSync;
     const ssh2 = loadSsh2();
     expect(typeof ssh2.Client).toBe('function');
+    expect(ssh2.parseKey(Buffer.from('not a key'))).toBeInstanceOf(Error);
     expect(crypto.randomFillSync).toBe(before);
+    expect(loadSsh2()).toBe(ssh2); // once
+  });
+
+  it('is not loaded with the CLI, nor with it the modules of ssh2 that dsync does not use', () => {
+    // What a run pays before its first packet: ssh2's index brought in Node's http, https and tls.
+    const probe = `
+      const before = new Set(process.moduleLoadList);
+      await import(${JSON.stringify(path.join(REPO, 'dist/bundle/main.js'))});
+      const { createRequire } = await import('node:module');
+      const ssh2Files = () => Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('/node_modules/ssh2/'));
+      const atStart = ssh2Files().length;
+      const { loadSsh2 } = await import(${JSON.stringify(path.join(REPO, 'dist/src/transport/ssh2-loader.js'))});
+      loadSsh2();
+      const added = process.moduleLoadList.filter((m) => !before.has(m));
+      console.log(JSON.stringify({ atStart, loaded: ssh2Files().length, web: added.filter((m) => /^NativeModule (http|https|tls)$/.test(m)) }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ atStart: 0, loaded: expect.any(Number), web: [] });
+    expect(JSON.parse(out).loaded).toBeGreaterThan(0);
   });
 });
 
