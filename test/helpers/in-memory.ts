@@ -1,4 +1,4 @@
-import { PassThrough, type Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import type { Compression } from '../../src/codec/chunk-codec.js';
 import { nullReporter, type Reporter } from '../../src/engine/events.js';
@@ -14,14 +14,29 @@ export interface ThroughOptions {
   compression?: Compression;
 }
 
+/**
+ * A stretch of wire: like a pipe, a socket or an SSH channel, it has copied what was written by
+ * the time the write's callback comes. A PassThrough hands the very buffer on, and the sender
+ * gives its read slabs back to their pools on that callback (see Peer.write).
+ */
+function wire(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      done(null, Buffer.from(chunk));
+    },
+  });
+}
+
 /** Sender and receiver in one process over in-memory streams. */
 export async function syncThrough(src: string, dst: string, { tamper = new PassThrough(), back = new PassThrough(), reporter = nullReporter, onSent, compression = { kind: 'none' } }: ThroughOptions = {}) {
   const toReceiver = new PassThrough();
   const toSender = new PassThrough();
-  tamper.pipe(toReceiver);
-  back.pipe(toSender);
-  const sender = new Peer(toSender, tamper, 'receiver');
-  const receiver = new Peer(toReceiver, back, 'sender');
+  const out = wire();
+  const ret = wire();
+  out.pipe(tamper).pipe(toReceiver);
+  ret.pipe(back).pipe(toSender);
+  const sender = new Peer(toSender, out, 'receiver');
+  const receiver = new Peer(toReceiver, ret, 'sender');
   const [stats] = await Promise.all([
     runSender(sender, { root: src, params: DEFAULT_PARAMS, compression, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
       onSent?.();
