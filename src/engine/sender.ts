@@ -143,7 +143,7 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
   const warned = new Set<string>(); // files reported as changed or vanished during the run
   const encoder = new ChunkEncoder(opts.compression);
   const slabs = new SlabPool(MAX_RUN, 4);
-  const smallSlabs = new SlabClasses(64 * 1024, POOLED_RUN, POOLED_RUN);
+  const smallSlabs = new SlabClasses(64 * 1024, POOLED_RUN, 8 * POOLED_RUN);
   const serve = async (): Promise<RunStats> => {
     for (;;) {
       const f = await peer.next();
@@ -321,7 +321,9 @@ const MAX_RUN = 8 * 1024 * 1024;
 /**
  * Runs from this size on are read into 8 MiB slabs, smaller ones into slabs of the next power of
  * two from 64 KiB (see util/slab-pool.ts): a next-day update reads a few hundred single changed
- * chunks, and fresh buffers for them were 19 MB of new memory to fault in.
+ * chunks, and fresh buffers for them were 19 MB of new memory to fault in. Up to 8 MiB of each
+ * size is kept: the small files of a first copy wait in the streams' queues by the hundred, and
+ * with 1 MiB kept 1995 slabs of 64 KiB were allocated for them instead of ~140.
  */
 const POOLED_RUN = 1024 * 1024;
 

@@ -30,10 +30,11 @@ export function pooledRandomFill(fill: RandomFill): RandomFill {
 
 /**
  * Where outgoing SSH packets are cut from (see poolPackets); a socket that writes one hands it
- * back once written (see coalescing-socket.ts). 1 MiB slabs, up to 8 kept: a connection's socket
- * holds a few MiB of packets at most.
+ * back once written (see coalescing-socket.ts). 1 MiB slabs, up to 32 kept: in a first copy the
+ * socket held up to 23 MiB of packets at once, and with 8 kept the slabs over that were dropped
+ * and allocated afresh, 23 in all (new memory is slow to come by: see SlabPool).
  */
-export const packetArena = new SliceArena(new SlabPool(1024 * 1024, 8));
+export const packetArena = new SliceArena(new SlabPool(1024 * 1024, 32));
 
 /** The parts of ssh2 that dsync uses. */
 export interface Ssh2 {
