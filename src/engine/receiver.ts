@@ -71,7 +71,7 @@ class ReceiverRun {
   private readonly refetches = new Map<string, number>();
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
-  private readonly early = new Map<number, { staged: string; copy: Promise<boolean> }>(); // entry -> copyOldEarly's copy
+  private readonly early = new Map<number, { staged: string; copy: Promise<boolean>; identity: string }>(); // entry -> copyOldEarly's copy, of that version
   private dest = new Map<string, Entry>();
   /** The destination's files as its stat cache knows them, until the scan is done (see askEarly). */
   private known: StatCache | null = null;
@@ -363,7 +363,10 @@ class ReceiverRun {
               const e = this.entries[index]!;
               // Announced unread, it was planned by size and mtime: now its content decides.
               if (!e.digest) this.actions[index] = chunks ? decide(e, this.dest.get(e.path)) : 'none';
-              if (this.actions[index] !== 'new' && this.actions[index] !== 'changed') continue;
+              if (this.actions[index] !== 'new' && this.actions[index] !== 'changed') {
+                this.dropEarly(index); // the file changed here since the stat cache saw it
+                continue;
+              }
               if (this.opts.dryRun) {
                 this.countDry(e);
                 continue;
@@ -505,7 +508,7 @@ class ReceiverRun {
       if (this.askedEarly.has(idx)) continue;
       this.awaitingLists.add(idx);
       this.needLists.push(idx);
-      if (action === 'changed') this.copyOldEarly(idx, e);
+      if (action === 'changed') this.copyOldEarly(idx, e, this.dest.get(e.path), (x) => this.mayMove(x));
     }
     if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
     await this.flushWant();
@@ -528,7 +531,15 @@ class ReceiverRun {
       const idx = this.askedUpTo;
       const e = this.entries[idx]!;
       const d = this.known.entry(e.path);
-      if (!d || !unhashed(e) || decide(e, d) !== 'changed') continue;
+      if (!d || decide(e, d) !== 'changed') continue;
+      // A file whose content another file here holds may be moved in instead (see mayMove): the
+      // scan decides. Otherwise the copy of a large file's old version starts now too: in an
+      // update it is the longest work, and it need not wait for the scan.
+      if (!unhashed(e)) {
+        const known = this.known;
+        if (this.deletesExtras() && known.holdsContentOf(e)) continue;
+        this.copyOldEarly(idx, e, d, () => false);
+      }
       this.askedEarly.add(idx);
       this.awaitingLists.add(idx);
       early.push(idx);
@@ -545,21 +556,33 @@ class ReceiverRun {
   }
 
   /**
-   * A large file whose old version the scan vouched for: its copy into staging begins now, before
-   * the chunk list (see Assembly.copyOldEarly). Not for one that may take over another file
-   * (mayMove): it would not be staged, and the copy would be left behind.
+   * A large changed file whose old version `d` (as the scan or the stat cache saw it): its copy
+   * into staging begins now, before the chunk list (see Assembly.copyOldEarly), which checks that
+   * the old version is still `d`. Not for one that may take over another file (`mayMove`): it
+   * would not be staged; a copy that is not used is removed (dropEarly).
    */
-  private copyOldEarly(idx: number, e: Entry): void {
-    const d = this.dest.get(e.path);
-    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e) || this.mayMove(e)) return;
+  private copyOldEarly(idx: number, e: Entry, d: Entry | undefined, mayMove: (e: Entry) => boolean): void {
+    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e) || mayMove(e)) return;
     const staged = this.stagedName(e);
-    this.early.set(idx, { staged, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d)) });
+    const identity = entryIdentity(d);
+    this.early.set(idx, { staged, identity, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), identity) });
+  }
+
+  /** An early copy that will not be staged after all (the file needs no update, or moved in). */
+  private dropEarly(idx: number): void {
+    const early = this.early.get(idx);
+    if (!early) return;
+    this.early.delete(idx);
+    this.copying.add(early.copy.then(() => fsp.rm(early.staged, { force: true })).catch(() => {}));
   }
 
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */
   private stage(idx: number, e: Entry): { file: StagedFile; local: FileChunk[]; localBytes: number } {
     try {
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
+      // A copy begun from the stat cache's view serves only if the scan found that same version.
+      const d = this.dest.get(e.path);
+      if (this.early.get(idx)?.identity !== (d?.stat ? entryIdentity(d) : undefined)) this.dropEarly(idx);
       const early = this.early.get(idx);
       this.early.delete(idx);
       const { file, want, local, localBytes } = this.assembly.addFile(e, early?.staged ?? this.stagedName(e), old, early?.copy);
@@ -635,7 +658,10 @@ class ReceiverRun {
           } catch (err) {
             throw fsError(err, `cannot stage ${e.path} in ${this.state.staging}`);
           }
-          if (file) return void this.staged.set(idx, file);
+          if (file) {
+            this.dropEarly(idx);
+            return void this.staged.set(idx, file);
+          }
         }
         const { file, local, localBytes } = this.stage(idx, e);
         this.copyLater(e, file, local, localBytes);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -40,5 +40,47 @@ describe('the receiver', () => {
     // loaded. Entry 2 (b-new.bin), unknown to the cache, once the scan of 2000 files found no such file.
     expect(asked).toEqual([[1], [2]]);
     for (const name of ['a-changed.bin', 'b-new.bin']) expect(readFileSync(path.join(dst, name)).equals(readFileSync(path.join(next, name)))).toBe(true);
+  });
+  /** `dir` holds a 2 MB file, first in the manifest, and 2000 small ones that keep the scan busy. */
+  function tree(dir: string, big: Buffer): void {
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a-big.bin'), big);
+    for (let i = 0; i < 2000; i++) writeFileSync(path.join(dir, `z-${i}.txt`), `file ${i}\n`);
+  }
+
+  /** Old and new versions of a 2 MB file that differ in 16 bytes; the sender has read the new one before. */
+  async function update(name: string): Promise<{ dst: string; next: string }> {
+    const old = noise(2_000_000, 4);
+    const edited = Buffer.from(old);
+    edited.write('sixteen bytes!!!', 1_000_000);
+    const [first, next, dst] = ['first', 'next', 'dst'].map((d) => path.join(s.dir, name, d));
+    mkdirSync(path.join(s.dir, name));
+    tree(first, old);
+    tree(next, edited);
+    writeFileSync(path.join(next, 'b-new.bin'), noise(50_000, 5));
+    await syncThrough(next, path.join(s.dir, name, 'seen')); // the sender's stat cache holds next's digests
+    await syncThrough(first, dst!);
+    return { dst: dst!, next: next! };
+  }
+
+  it('asks for a changed large file the sender has read before (and starts copying its old version) before its scan is done', async () => {
+    const { dst, next } = await update('hashed');
+    const asked: number[][] = [];
+    await syncThrough(next, dst, { back: needListsTap(asked) });
+    // Entry 2 (b-new.bin) only once the scan found no such file.
+    expect(asked).toEqual([[1], [2]]);
+    expect(readFileSync(path.join(dst, 'a-big.bin')).equals(readFileSync(path.join(next, 'a-big.bin')))).toBe(true);
+  });
+
+  it('leaves alone a file its stat cache calls changed when its scan finds it already up to date', async () => {
+    const { dst, next } = await update('stale-cache');
+    // Someone put the new version in place since the last run: the cache still knows the old one.
+    copyFileSync(path.join(next, 'a-big.bin'), path.join(dst, 'a-big.bin'));
+    const before = statSync(path.join(dst, 'a-big.bin')).ino;
+    const asked: number[][] = [];
+    await syncThrough(next, dst, { back: needListsTap(asked) });
+    expect(asked).toEqual([[1], [2]]); // entry 1 asked early, on the cache's word
+    expect(statSync(path.join(dst, 'a-big.bin')).ino).toBe(before); // not rewritten, only its mtime set
+    expect(readFileSync(path.join(dst, 'a-big.bin')).equals(readFileSync(path.join(next, 'a-big.bin')))).toBe(true);
   });
 });
