@@ -531,7 +531,9 @@ class ReceiverRun {
       const idx = this.askedUpTo;
       const e = this.entries[idx]!;
       const d = this.known.entry(e.path);
-      if (!d || decide(e, d) !== 'changed') continue;
+      // A file the cache knows unread (the tree was a source before) has no content to compare
+      // with the sender's: the scan reads it.
+      if (!d || (d.type === 'file' && !d.chunks && !unhashed(e)) || decide(e, d) !== 'changed') continue;
       // A file whose content another file here holds may be moved in instead (see mayMove): the
       // scan decides. Otherwise the copy of a large file's old version starts now too: in an
       // update it is the longest work, and it need not wait for the scan.

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -82,5 +83,19 @@ describe('the receiver', () => {
     expect(asked).toEqual([[1], [2]]); // entry 1 asked early, on the cache's word
     expect(statSync(path.join(dst, 'a-big.bin')).ino).toBe(before); // not rewritten, only its mtime set
     expect(readFileSync(path.join(dst, 'a-big.bin')).equals(readFileSync(path.join(next, 'a-big.bin')))).toBe(true);
+  });
+
+  it('takes a tree that was a source before (its stat cache knows files unread) as a destination', async () => {
+    const [src, elsewhere, next, seen] = ['tree', 'elsewhere', 'next', 'seen'].map((d) => path.join(s.dir, 'was-source', d));
+    mkdirSync(path.join(s.dir, 'was-source'));
+    tree(src!, noise(2_000_000, 6));
+    // Synced from onto a copy with the same times: nothing needed reading, so its cache holds
+    // every file as announced unread (the sender's first contact).
+    execFileSync('cp', ['-a', src!, elsewhere!]); // to the nanosecond
+    await syncThrough(src!, elsewhere!);
+    tree(next!, noise(2_000_000, 7));
+    await syncThrough(next!, seen!); // the sender knows next's content
+    await syncThrough(next!, src!);
+    expect(readFileSync(path.join(src!, 'a-big.bin')).equals(readFileSync(path.join(next!, 'a-big.bin')))).toBe(true);
   });
 });
