@@ -2,6 +2,9 @@
 export const HASH_LEN = 32;
 
 export class ChunkList {
+  /** The file digest of this list, once known (see fileDigest in manifest/codec.ts). */
+  digest: Buffer | undefined = undefined;
+
   constructor(
     readonly hashes: Buffer,
     readonly lengths: Uint32Array,

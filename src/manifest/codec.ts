@@ -122,18 +122,15 @@ export class ListArena {
 
 /** Bytes of a file digest (see above). */
 export const DIGEST_LEN = 16;
-const digests = new WeakMap<ChunkList, Buffer>();
-
 /** SHA-256 over a file's chunk list, cut to DIGEST_LEN: equal digests, equal content. */
 export function fileDigest(e: Entry): Buffer {
   if (!e.chunks) return e.digest!;
-  let d = digests.get(e.chunks);
-  if (!d) {
-    const lens = Buffer.from(e.chunks.lengths.buffer, e.chunks.lengths.byteOffset, e.chunks.lengths.byteLength);
-    d = createHash('sha256').update(e.chunks.hashes).update(lens).digest().subarray(0, DIGEST_LEN);
-    digests.set(e.chunks, d);
+  const c = e.chunks;
+  if (!c.digest) {
+    const lens = Buffer.from(c.lengths.buffer, c.lengths.byteOffset, c.lengths.byteLength);
+    c.digest = createHash('sha256').update(c.hashes).update(lens).digest().subarray(0, DIGEST_LEN);
   }
-  return d;
+  return c.digest;
 }
 
 /** Decode one entry; every field is validated against `params` and the remaining input. */
@@ -158,7 +155,7 @@ export function decodeEntry(r: Reader, params: ChunkParams, form: EntryForm, are
     if (form === 'cache') {
       e.chunks = decodeChunkList(r, e.size, params, arena);
       const digest = r.raw(DIGEST_LEN);
-      digests.set(e.chunks, arena ? digest : Buffer.from(digest));
+      e.chunks.digest = arena ? digest : Buffer.from(digest);
     } else {
       e.digest = Buffer.from(r.raw(DIGEST_LEN));
     }
