@@ -8,6 +8,7 @@ import { DsyncError, fsError } from '../errors/dsync-error.js';
 import { fileDigest, unhashed } from '../manifest/codec.js';
 import { entryIdentity, parentOf, sameMtime, type Entry } from '../manifest/entry.js';
 import { describeOne, scanTree } from '../manifest/scan.js';
+import { ContentIndex } from '../manifest/content-index.js';
 import { StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunks, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
@@ -94,7 +95,7 @@ class ReceiverRun {
   private needLists: number[] = [];
   private manifestDone = false; // every entry of the source is known
   private manifestPlanned = false;
-  private bySize: Map<number, Entry[]> | null = null; // destination files by size (see sameContent)
+  private readonly byContent = new ContentIndex(() => this.dest.values()); // see mayMove, after the scan
   private readonly moving: number[] = []; // changed files that may take over a deleted file (see moveIn)
   private readonly movedFrom = new Set<string>();
   private wantEnded = false;
@@ -508,7 +509,7 @@ class ReceiverRun {
       if (this.askedEarly.has(idx)) continue;
       this.awaitingLists.add(idx);
       this.needLists.push(idx);
-      if (action === 'changed') this.copyOldEarly(idx, e, this.dest.get(e.path), (x) => this.mayMove(x));
+      if (action === 'changed' && !this.mayMove(e)) this.copyOldEarly(idx, e, this.dest.get(e.path));
     }
     if (this.needLists.length) await this.peer.send(MSG.NEED_LISTS, encodeNeedLists(this.needLists.splice(0)));
     await this.flushWant();
@@ -538,9 +539,8 @@ class ReceiverRun {
       // scan decides. Otherwise the copy of a large file's old version starts now too: in an
       // update it is the longest work, and it need not wait for the scan.
       if (!unhashed(e)) {
-        const known = this.known;
-        if (this.deletesExtras() && known.holdsContentOf(e)) continue;
-        this.copyOldEarly(idx, e, d, () => false);
+        if (this.mayMove(e, this.known.content)) continue;
+        this.copyOldEarly(idx, e, d);
       }
       this.askedEarly.add(idx);
       this.awaitingLists.add(idx);
@@ -560,11 +560,11 @@ class ReceiverRun {
   /**
    * A large changed file whose old version `d` (as the scan or the stat cache saw it): its copy
    * into staging begins now, before the chunk list (see Assembly.copyOldEarly), which checks that
-   * the old version is still `d`. Not for one that may take over another file (`mayMove`): it
-   * would not be staged; a copy that is not used is removed (dropEarly).
+   * the old version is still `d`. Callers leave out a file that may take over another one
+   * (mayMove): it would not be staged. A copy that is not used is removed (dropEarly).
    */
-  private copyOldEarly(idx: number, e: Entry, d: Entry | undefined, mayMove: (e: Entry) => boolean): void {
-    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e) || mayMove(e)) return;
+  private copyOldEarly(idx: number, e: Entry, d: Entry | undefined): void {
+    if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e)) return;
     const staged = this.stagedName(e);
     const identity = entryIdentity(d);
     this.early.set(idx, { staged, identity, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), identity) });
@@ -615,28 +615,10 @@ class ReceiverRun {
   /**
    * Whether a new or changed file has the content of a destination file elsewhere that --delete
    * may remove (a file moved or renamed at the source). Which one is decided once the whole
-   * manifest is known (see moveIn).
+   * manifest is known (see moveIn). Before the scan, the stat cache's `files` tell.
    */
-  private mayMove(e: Entry): boolean {
-    return this.deletesExtras() && !this.versions && this.sameContent(e).length > 0;
-  }
-
-  /**
-   * Destination files with the content of `e`. Only those of its size have their digest looked
-   * at: hashing the chunk list of every destination file would cost the update more than its moves.
-   */
-  private sameContent(e: Entry): Entry[] {
-    if (!this.bySize) {
-      this.bySize = new Map();
-      for (const d of this.dest.values()) {
-        if (d.type !== 'file' || !d.stat || !d.chunks) continue;
-        const same = this.bySize.get(d.size);
-        if (same) same.push(d);
-        else this.bySize.set(d.size, [d]);
-      }
-    }
-    const digest = fileDigest(e);
-    return (this.bySize.get(e.size) ?? []).filter((d) => fileDigest(d).equals(digest));
+  private mayMove(e: Entry, files = this.byContent): boolean {
+    return this.deletesExtras() && !this.versions && files.find(e).length > 0;
   }
 
   /**
@@ -650,7 +632,7 @@ class ReceiverRun {
     await Promise.all(
       files.map(async (idx) => {
         const e = this.entries[idx]!;
-        const same = this.deletesExtras() ? this.sameContent(e) : [];
+        const same = this.deletesExtras() ? this.byContent.find(e) : [];
         const from = same.find((d) => !this.seen.has(d.path) && !this.movedFrom.has(d.path) && d.mode === e.mode && sameMtime(d.mtimeNs, e.mtimeNs));
         if (from) {
           this.movedFrom.add(from.path);

@@ -6,7 +6,8 @@ import type { ChunkList } from '../chunker/chunk-list.js';
 import { paramsEqual, type ChunkParams } from '../chunker/params.js';
 import { Reader, Writer } from '../util/binary.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { decodeEntry, decodeParams, fileDigest, ListArena, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
+import { ContentIndex } from './content-index.js';
+import { decodeEntry, decodeParams, ListArena, encodeEntry, encodeParams, END_MARKER, MANIFEST_VERSION } from './codec.js';
 import type { Entry } from './entry.js';
 import { mkdirp } from '../util/mkdirp.js';
 
@@ -57,21 +58,8 @@ export class StatCache {
     return this.entries.get(rel);
   }
 
-  /** Whether the last scan saw a file with the content `e` describes (same size and digest). */
-  holdsContentOf(e: Entry): boolean {
-    if (!this.bySize) {
-      this.bySize = new Map();
-      for (const d of this.entries.values()) {
-        if (!d.chunks) continue;
-        const same = this.bySize.get(d.size);
-        if (same) same.push(d);
-        else this.bySize.set(d.size, [d]);
-      }
-    }
-    const digest = fileDigest(e);
-    return (this.bySize.get(e.size) ?? []).some((d) => fileDigest(d).equals(digest));
-  }
-  private bySize: Map<number, Entry[]> | null = null;
+  /** The files the last scan saw, by content. */
+  readonly content = new ContentIndex(() => this.entries.values());
 
   /**
    * What the last scan knew of file `rel`, if it is still that file (same size, mtime, ctime and
