@@ -1,4 +1,4 @@
-import { fileDigest } from './codec.js';
+import { fileDigest, unhashed } from './codec.js';
 import type { Entry } from './entry.js';
 
 /**
@@ -12,8 +12,12 @@ export class ContentIndex {
 
   constructor(private readonly files: () => Iterable<Entry>) {}
 
-  /** The files with the content of `e` (same size and file digest). */
+  /**
+   * The files with the content of `e` (same size and file digest); none while the content of `e`
+   * is not known (a file announced unread, whose chunk list is still to come).
+   */
   find(e: Entry): Entry[] {
+    if (unhashed(e)) return [];
     if (!this.bySize) {
       this.bySize = new Map();
       for (const d of this.files()) {

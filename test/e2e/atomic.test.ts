@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, scratch } from '../helpers/cli.js';
+import { BIN, runCli, scratch, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { treeDiff } from '../helpers/tree.js';
 
@@ -26,7 +26,7 @@ describe('--atomic: whole dataset versions behind a symlink', () => {
 
   it('the first run makes DST a symlink to its first version', async () => {
     const r = await cli();
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(lstatSync(dst).isSymbolicLink()).toBe(true);
     expect(readlinkSync(dst)).toMatch(/^data\.versions\/\d{8}T\d{6}\.\d{3}Z$/);
     expect(treeDiff(src, current())).toEqual([]);
@@ -40,7 +40,7 @@ describe('--atomic: whole dataset versions behind a symlink', () => {
     writeFileSync(path.join(src, 'new.txt'), 'new');
     chmodSync(path.join(src, 'sub', 'touched.txt'), 0o600);
     const r = await cli();
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const after = current();
     expect(after).not.toBe(before);
     expect(treeDiff(src, current())).toEqual([]);
@@ -78,7 +78,7 @@ describe('--atomic: whole dataset versions behind a symlink', () => {
     for (let i = 0; i < 3; i++) {
       writeFileSync(path.join(src, 'new.txt'), `round ${i}`);
       const r = await cli('--keep', '1');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
     }
     expect(list()).toHaveLength(2);
     expect(list()[1]).toBe(path.basename(current()));

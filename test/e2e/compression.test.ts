@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, scratch, summary } from '../helpers/cli.js';
+import { runCli, scratch, summary, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { treeDiff } from '../helpers/tree.js';
 
@@ -23,7 +23,7 @@ describe('compression and deltas on the wire (real CLI)', () => {
     for (const [args, expectSmall] of [[['--compress', '3'], true], [['--compress', 'none'], false], [[], false]] as const) {
       const dst = path.join(s.dir, `dst-${args.join('') || 'auto'}`);
       const r = await sync(dst, ...args);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(treeDiff(src, dst)).toEqual([]);
       const sum = summary(r);
       expect(sum.bytesSent).toBe(textBytes + 4 * MiB);
@@ -46,7 +46,7 @@ describe('compression and deltas on the wire (real CLI)', () => {
       writeFileSync(path.join(src, f), b);
     }
     const r = await sync(dst, '--compress', '3');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
     const sum = summary(r);
     expect(sum.chunksSent).toBeLessThanOrEqual(4);

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, scratch } from '../helpers/cli.js';
+import { runCli, scratch, why } from '../helpers/cli.js';
 
 describe('filters and DSYNC_* environment variables', () => {
   const s = scratch();
@@ -28,7 +28,7 @@ describe('filters and DSYNC_* environment variables', () => {
 
   it('--exclude leaves paths out, and --delete spares excluded destination paths', async () => {
     const r = await cli(['sync', src, dst, '--delete', '--exclude', '*.tmp', '--exclude', 'cache/']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(has('data/a.bin')).toBe(true);
     expect(has('data/b.tmp')).toBe(false);
     expect(has('cache')).toBe(false);
@@ -38,7 +38,7 @@ describe('filters and DSYNC_* environment variables', () => {
 
   it('the first matching rule wins: --include before --exclude keeps a file', async () => {
     const r = await cli(['sync', src, dst, '--include', 'keep.tmp', '--exclude', '*.tmp']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(has('data/keep.tmp')).toBe(true);
     expect(has('data/b.tmp')).toBe(false);
   });
@@ -47,23 +47,23 @@ describe('filters and DSYNC_* environment variables', () => {
     const f = path.join(s.dir, `rules${n}`);
     writeFileSync(f, '# comment\n*.tmp\n!keep.tmp\n\ncache/\n');
     const r = await cli(['sync', src, dst, '--exclude-from', f]);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect([has('data/b.tmp'), has('data/keep.tmp'), has('cache'), has('notes.txt')]).toEqual([false, false, false, true]);
   });
 
   it('a .dsyncignore at the source root applies, also to what --delete may remove', async () => {
     writeFileSync(path.join(src, '.dsyncignore'), '*.tmp\ncache/\n');
     const r = await cli(['sync', src, dst, '--delete']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect([has('data/b.tmp'), has('cache'), has('.dsyncignore'), has('data/local.tmp'), has('stale.txt')]).toEqual([false, false, true, true, false]);
   });
 
   it('DSYNC_* variables set options; booleans understand 0 and 1', async () => {
     const off = await cli(['sync', src, dst], { DSYNC_DELETE: '0', DSYNC_EXCLUDE: '*.tmp\ncache/' });
-    expect(off.code, off.stderr).toBe(0);
+    expect(off.code, why(off)).toBe(0);
     expect([has('stale.txt'), has('data/b.tmp'), has('cache')]).toEqual([true, false, false]);
     const on = await cli(['sync', src, dst], { DSYNC_DELETE: '1' });
-    expect(on.code, on.stderr).toBe(0);
+    expect(on.code, why(on)).toBe(0);
     expect(has('stale.txt')).toBe(false);
     const bad = await cli(['sync', src, dst], { DSYNC_DELETE: 'maybe' });
     expect(bad.code).toBe(1);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, scratch } from '../helpers/cli.js';
+import { BIN, runCli, scratch, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { treeDiff } from '../helpers/tree.js';
 
@@ -86,7 +86,7 @@ describe('SIGKILL of the sender or the receiver at random moments', () => {
     const atomic = path.join(s.dir, 'atomic');
     for (const dst of [plain, atomic]) {
       const r = await runCli(['sync', versions.a, dst, '--compress', '1', ...(dst === atomic ? ['--atomic'] : [])], { cacheDir: cache });
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
     }
     // Kills are timed against how long a trial's run takes: first one from a to b on a scratch
     // copy, then the re-runs after each kill (the load on the machine changes during the test).

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, events, runCli, scratch } from '../helpers/cli.js';
+import { BIN, events, runCli, scratch, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 
 /** An error is one line on stderr, with no stack trace. */
@@ -106,7 +106,7 @@ describe('local sync: errors and exit codes', () => {
     try {
       await new Promise((r) => setTimeout(r, 300));
       const r = await cli('sync', src, dst);
-      expect(r.code, r.stderr).toBe(24);
+      expect(r.code, why(r)).toBe(24);
       expect(r.stderr).toMatch(/busy\.bin.*changed while being read/);
       expect(readFileSync(path.join(dst, 'calm.txt'), 'utf8')).toBe('calm');
       expect(existsSync(path.join(dst, 'busy.bin'))).toBe(false);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, runCli, scratch, summary } from '../helpers/cli.js';
+import { events, runCli, scratch, summary, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { makeDataset } from '../helpers/dataset.js';
 import { snapshot, treeDiff } from '../helpers/tree.js';
@@ -22,7 +22,7 @@ describe('local sync through the CLI on the benchmark dataset', () => {
 
   it('syncs v1 into an empty directory exactly (content, modes, mtimes, symlinks)', async () => {
     const r = await cli('sync', v1, dst);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
     expect(summary(r).created).toBeGreaterThan(300);
     // Nothing of dsync's own is left in or next to the destination.
@@ -45,7 +45,7 @@ describe('local sync through the CLI on the benchmark dataset', () => {
     const cls = readdirSync(path.join(renamed, 'images')).sort()[0]!;
     execFileSync('mv', [path.join(renamed, 'images', cls), path.join(renamed, 'images', 'moved-class')]);
     const r = await cli('sync', renamed, dst, '--delete');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const sum = summary(r);
     expect(sum.created).toBeGreaterThan(1);
     expect(sum.chunksLocal).toBeGreaterThan(0);
@@ -59,7 +59,7 @@ describe('local sync through the CLI on the benchmark dataset', () => {
 
   it('syncs v2 (appends, inserts, edits, new, deleted, renamed, touched) onto v1 with --delete', async () => {
     const r = await cli('sync', v2, dst, '--delete');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v2, dst)).toEqual([]);
     const sum = summary(r);
     expect(sum.deleted).toBeGreaterThan(0);
@@ -83,7 +83,7 @@ describe('local sync through the CLI on the benchmark dataset', () => {
     const copy = path.join(s.dir, 'v2-copy');
     execFileSync('cp', ['-a', v2, copy]);
     const r = await cli('sync', copy, dst, '--delete', '--checksum');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const sum = summary(r);
     expect(sum.sourceRead).toBe(sum.bytes);
     expect(sum.bytesSent).toBe(0);
@@ -115,10 +115,10 @@ describe('local sync: edge cases', () => {
     mkdirSync(src);
     for (let i = 0; i < 5; i++) writeFileSync(path.join(src, `f${i}.bin`), noise(70_000, 500 + i));
     const first = await runCli(['sync', src, path.join(s.dir, 'fanout-1'), '--json'], { cacheDir: cache });
-    expect(first.code, first.stderr).toBe(0);
+    expect(first.code, why(first)).toBe(0);
     expect(summary(first).sourceRead).toBe(350_000); // a new destination wants every list
     const second = await runCli(['sync', src, path.join(s.dir, 'fanout-2'), '--json'], { cacheDir: cache });
-    expect(second.code, second.stderr).toBe(0);
+    expect(second.code, why(second)).toBe(0);
     expect(summary(second).sourceRead).toBe(0);
     expect(treeDiff(src, path.join(s.dir, 'fanout-2'))).toEqual([]);
   });
@@ -159,7 +159,7 @@ describe('local sync: edge cases', () => {
     mkdirSync(src);
     for (let i = 0; i < 20; i++) writeFileSync(path.join(src, `f${i}.bin`), noise(200_000, i));
     const r = await runCli(['sync', src, dst], { cacheDir: cache, nodeArgs: ['--require', preload] });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
     expect(r.stderr).toContain('chatty agent');
   });
@@ -171,7 +171,7 @@ describe('local sync: edge cases', () => {
     mkdirSync(path.join(src, 'sub dir'), { recursive: true });
     for (const n of names) writeFileSync(path.join(src, 'sub dir', n), `content of ${n}`);
     const r = await cli('sync', src, dst);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
   });
 
@@ -230,7 +230,7 @@ describe('local sync: edge cases', () => {
     utimesSync(path.join(src, 'a', 'copied'), statSync(path.join(src, 'b', 'copied')).atime, statSync(path.join(src, 'b', 'copied')).mtime);
 
     const r = await cli('sync', src, dst, '--delete', '--json');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
     expect(summary(r).bytesSent).toBe(0);
     // Moved: the very file, nothing copied. A file with another name outside the tree, or one
@@ -245,7 +245,7 @@ describe('local sync: edge cases', () => {
     // Without --delete the old file stays, so the new path gets a copy of its own.
     renameSync(path.join(src, 'b'), path.join(src, 'c'));
     const kept = await cli('sync', src, dst);
-    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.code, why(kept)).toBe(0);
     expect(ino('c/big')).not.toBe(ino('b/big'));
     expect(readFileSync(path.join(dst, 'c', 'big')).equals(big)).toBe(true);
     expect(statSync(path.join(dst, 'b', 'big')).nlink).toBe(1);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, scratch } from '../helpers/cli.js';
+import { BIN, runCli, scratch, why } from '../helpers/cli.js';
 import { treeDiff } from '../helpers/tree.js';
 
 describe('one run at a time per destination', () => {
@@ -33,7 +33,7 @@ describe('one run at a time per destination', () => {
     mkdirSync(lockDir, { recursive: true });
     writeFileSync(`${lockFile}.99999999.tmp`, '{"pid":99999999,');
     const r = await runCli(['sync', src, dst], { cacheDir: cache });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(existsSync(lockDir)).toBe(false);
   });
 
@@ -43,7 +43,7 @@ describe('one run at a time per destination', () => {
     const release = setTimeout(() => spawnSync('rm', ['-f', lockFile]), 1000);
     const r = await runCli(['sync', src, dst, '--wait-lock', '20'], { cacheDir: cache });
     clearTimeout(release);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(treeDiff(src, dst)).toEqual([]);
   });
@@ -52,7 +52,7 @@ describe('one run at a time per destination', () => {
     const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
     holdLock(Number(dead.stdout.trim()));
     const r = await runCli(['sync', src, dst], { cacheDir: cache });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
   });
 
   it('two concurrent runs serialise: the destination ends as one source, never a mix', async () => {

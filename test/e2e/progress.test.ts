@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, REPO, runCli, scratch } from '../helpers/cli.js';
+import { BIN, REPO, runCli, scratch, why } from '../helpers/cli.js';
 
 const haveTmux = (() => {
   try {
@@ -53,7 +53,7 @@ describe('progress display', () => {
 
   it('animates nothing when the output is not a terminal', async () => {
     const r = await runCli(['sync', src, path.join(s.dir, 'pipe-dst'), '--compress', 'none'], { cacheDir: cache });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).not.toMatch(/[\r█░]/);
     expect(r.stdout).toMatch(/^4 files, 384 MiB: 4 created/);

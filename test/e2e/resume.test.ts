@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, events, runCli, scratch, summary } from '../helpers/cli.js';
+import { BIN, events, runCli, scratch, summary, why } from '../helpers/cli.js';
 import { noise } from '../helpers/data.js';
 import { treeDiff } from '../helpers/tree.js';
 
@@ -42,7 +42,7 @@ describe('resuming after the run is killed', () => {
     expect(existsSync(path.join(dst, 'big.bin'))).toBe(false);
 
     const r = await runCli(['sync', src, dst, '--compress', 'none', '--json'], { cacheDir: cache });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);
     const sum = summary(r);
     expect(sum.chunksResumed).toBeGreaterThan(1000);
@@ -60,7 +60,7 @@ describe('resuming after the run is killed', () => {
     const old = new Date(Date.now() - 10 * 86400_000);
     for (const e of staged()) utimesSync(path.join(e.parentPath, e.name), old, old);
     const r = await runCli(['sync', src, dst, '--compress', 'none', '--json'], { cacheDir: cache });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(summary(r).chunksResumed).toBe(0);
     expect(events(r).some((e) => e.event === 'warning' && /removed \d+ staged files/.test(e.message))).toBe(true);
     expect(treeDiff(src, dst)).toEqual([]);
@@ -70,7 +70,7 @@ describe('resuming after the run is killed', () => {
     await killAfter(300);
     const before = staged().length;
     const r2 = await runCli(['sync', src, dst, '--compress', 'none', '--json', '--staging-max-size', '0'], { cacheDir: cache });
-    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.code, why(r2)).toBe(0);
     expect(before).toBeGreaterThan(0);
     expect(summary(r2).chunksResumed).toBe(0);
     expect(treeDiff(src, dst)).toEqual([]);

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, events, runCli, scratch, summary } from '../helpers/cli.js';
+import { BIN, events, runCli, scratch, summary, why } from '../helpers/cli.js';
 import { makeDataset } from '../helpers/dataset.js';
 import { freePort, haveSshd, startSshd, type LabSshd } from '../helpers/sshd.js';
 import { treeDiff } from '../helpers/tree.js';
@@ -38,7 +38,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
 
   it('pushes a dataset to host:path, over four SSH channels by default', async () => {
     const r = await ssh(lab.config, 'sync', v1, `lab:${remoteDst}`);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v1, remoteDst)).toEqual([]);
     const streams = summary(r).streams as number[];
     expect(streams).toHaveLength(4);
@@ -47,7 +47,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
 
   it('pushes the next day incrementally, sending a fraction of the data', async () => {
     const r = await ssh(lab.config, 'sync', v2, `lab:${remoteDst}`, '--delete');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v2, remoteDst)).toEqual([]);
     const sum = summary(r);
     expect(sum.bytesSent).toBeLessThan(sum.bytes * 0.35);
@@ -57,7 +57,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
   it('pulls host:path to a local directory', async () => {
     const local = path.join(s.dir, 'pulled');
     const r = await ssh(lab.config, 'sync', `lab:${remoteDst}`, local);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v2, local)).toEqual([]);
     // nothing changed: nothing sent either way
     const again = await ssh(lab.config, 'sync', `lab:${remoteDst}`, local);
@@ -70,7 +70,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
     // The remote command outlives the agent (and holds the channel open) by a second.
     const remote = `sh -c '${REMOTE} "$@"; sleep 1; touch ${marker}' sh`;
     const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', lab.config, '--remote-cmd', remote, '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
     expect(existsSync(marker)).toBe(false);
     // Nothing is left running after the test: the remote command ends by itself.
@@ -82,7 +82,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
     for (const rsh of [[], ['-e', 'ssh']]) {
       const dst = path.join(s.dir, `greeted${rsh.length}`);
       const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', lab.config, '--remote-cmd', `echo Welcome to the lab; printf 'motd\\0'; ${REMOTE}`, '--json', ...rsh], { cacheDir: cache, env: { SSH_AUTH_SOCK: '' } });
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(treeDiff(v1, dst)).toEqual([]);
     }
   });
@@ -90,7 +90,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
   it('runs over the system ssh client with -e ssh (one stream: it cannot open more channels)', async () => {
     const dst = path.join(s.dir, 'via-system-ssh');
     const r = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '-e', 'ssh');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
     expect(summary(r).streams).toEqual([]);
   });
@@ -98,12 +98,12 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
   it('--transport tcp: data over direct TCP streams sealed with AES-GCM, push and pull, also with -e ssh', async () => {
     const dst = path.join(s.dir, 'via-tcp');
     const push = await ssh(lab.config, 'sync', v1, `lab:${dst}`, '--transport', 'tcp', '--streams', '3');
-    expect(push.code, push.stderr).toBe(0);
+    expect(push.code, why(push)).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
     expect(summary(push).streams).toHaveLength(3);
     const back = path.join(s.dir, 'via-tcp-back');
     const pull = await ssh(lab.config, 'sync', `lab:${dst}`, back, '--transport', 'tcp', '-e', 'ssh');
-    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.code, why(pull)).toBe(0);
     expect(treeDiff(v1, back)).toEqual([]);
     const streams = summary(pull).streams as number[];
     expect(streams).toHaveLength(4);
@@ -115,7 +115,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
     appendFileSync(cfg, `Host behind\n  HostName 127.0.0.1\n  Port ${lab.port}\n  User root\n  IdentityFile ${lab.clientKey}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${lab.knownHosts}\n  ProxyJump lab\n`);
     const dst = path.join(s.dir, 'via-jump');
     const r = await ssh(cfg, 'sync', v1, `behind:${dst}`);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(treeDiff(v1, dst)).toEqual([]);
   });
 
@@ -129,7 +129,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
       const cfg = lab.variant('agent', { IdentityFile: path.join(s.dir, 'no-such-key'), IdentitiesOnly: 'no' });
       const dst = path.join(s.dir, 'via-agent');
       const r = await runCli(['sync', v1, `lab:${dst}`, '--ssh-config', cfg, '--remote-cmd', REMOTE, '--json'], { cacheDir: cache, env: { SSH_AUTH_SOCK: sock } });
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(treeDiff(v1, dst)).toEqual([]);
     } finally {
       process.kill(pid, 'SIGTERM');
@@ -193,7 +193,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
       await fail(cfg, 41, /not known \(SHA256:[A-Za-z0-9+/]{43}\).*--accept-new-host-key/);
       const dst = path.join(s.dir, 'accepted');
       const r = await ssh(cfg, 'sync', v1, `lab:${dst}`, '--accept-new-host-key');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(readFileSync(kh, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.port} ssh-ed25519 `));
       // now known: no flag needed
       expect((await ssh(cfg, 'sync', v1, `lab:${dst}`)).code).toBe(0);
@@ -205,7 +205,7 @@ describe.skipIf(!haveSshd)('sync over SSH against a real OpenSSH server', () => 
       execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' });
       expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|/);
       const r = await ssh(lab.variant('hashed', { UserKnownHostsFile: kh }), 'sync', v1, `lab:${path.join(s.dir, 'hashed-dst')}`);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, why(r)).toBe(0);
     });
 
     it('changed host key: 42, even with --accept-new-host-key', async () => {

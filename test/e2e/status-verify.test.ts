@@ -1,7 +1,7 @@
 import { openSync, writeSync, closeSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, REPO, runCli, scratch, summary } from '../helpers/cli.js';
+import { events, REPO, runCli, scratch, summary, why } from '../helpers/cli.js';
 import { snapshot } from '../helpers/tree.js';
 
 const SAMPLE = path.join(REPO, 'fixtures', 'sample');
@@ -18,7 +18,7 @@ describe('status and verify', () => {
 
   it('verify: identical trees exit 0', async () => {
     const r = await cli('verify', SAMPLE, dst);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stdout).toMatch(/re-read on both sides: identical/);
   });
 
@@ -40,7 +40,7 @@ describe('status and verify', () => {
   it('status: lists what a sync would change and send, and changes nothing', async () => {
     const before = snapshot(dst);
     const r = await cli('status', SAMPLE, dst, '--delete');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stdout).toMatch(/^update +text\/shard-00001\.jsonl$/m);
     expect(r.stdout).toMatch(/^delete +extra\.txt$/m);
     expect(r.stdout).toMatch(/1 would be updated, 0 would be touched, 1 would be deleted; would send [\d.]+ KiB/);

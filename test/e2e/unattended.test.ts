@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO, runCli, scratch } from '../helpers/cli.js';
+import { REPO, runCli, scratch, why } from '../helpers/cli.js';
 
 const SAMPLE = path.join(REPO, 'fixtures', 'sample');
 
@@ -20,7 +20,7 @@ describe('unattended runs: metrics file and log file', () => {
 
   it('writes Prometheus metrics after success and keeps the last success time after a failure', async () => {
     const ok = await runCli(['sync', SAMPLE, path.join(s.dir, 'dst'), '-q', '--metrics-file', prom, '--log-file', log], { cacheDir: cache });
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.code, why(ok)).toBe(0);
     const first = readFileSync(prom, 'utf8');
     expect(first).toMatch(/^# TYPE dsync_last_success_timestamp_seconds gauge$/m);
     expect(metric(first, 'dsync_last_run_success')).toBe(1);

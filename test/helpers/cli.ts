@@ -67,3 +67,12 @@ export function summary(r: CliResult): Record<string, any> {
   if (!s) throw new Error(`no summary in output:\n${r.stdout}\n${r.stderr}`);
   return s;
 }
+
+/**
+ * What a failed run said, for an assertion's message: its stderr, and with --json the error and
+ * warning events, which go to stdout.
+ */
+export function why(r: CliResult): string {
+  const said = r.stdout.split('\n').filter((l) => /"event":"(error|warning)"/.test(l));
+  return [r.stderr, ...said].join('\n');
+}

@@ -21,4 +21,10 @@ describe('ContentIndex', () => {
     expect(index.find(file('z', 1, 8)).map((d) => d.path)).toEqual(['d']);
     expect(listed).toBe(1); // indexed once, at the first lookup
   });
+
+  it('finds nothing for a file announced unread, whose content is not known yet', () => {
+    const index = new ContentIndex(() => [file('a', 1)]);
+    const unread: Entry = { path: 'x', type: 'file', mode: 0o644, mtimeNs: 0n, size: 4 };
+    expect(index.find(unread)).toEqual([]);
+  });
 });
