@@ -5,7 +5,7 @@ import { rolldown } from 'rolldown';
 
 /**
  * `npm run build`, after tsc: dsync's own modules (not its dependencies) bundled into
- * dist/bundle/, one entry each for the CLI, the agent and the hashing worker. Node's module
+ * dist/bundle/, one entry each for the CLI, the agent and the two workers (hashing, copying). Node's module
  * loader spent 40 ms of the agent's start and 55 ms of the client's on resolving and loading
  * ~70 small files one by one; every run pays both.
  */
@@ -15,6 +15,7 @@ const bundle = await rolldown({
     main: path.join(dist, 'src/cli/main.js'),
     agent: path.join(dist, 'src/cli/agent-main.js'),
     'hash-worker': path.join(dist, 'src/chunker/hash-worker.js'), // next to the pool's code, as it expects
+    'copy-worker': path.join(dist, 'src/util/copy-worker.js'),
   },
   platform: 'node',
   // Dependencies and Node's own modules stay imports: only relative paths are dsync's.

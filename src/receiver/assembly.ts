@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { sha256 } from '../chunker/chunk-file.js';
 import type { RunStats } from '../engine/events.js';
 import { entryIdentity, nsToSeconds, statIdentity, type Entry } from '../manifest/entry.js';
+import { ALIGN, AlignedPool, copyFileDirect, openDirect, pwriteDirect } from '../util/direct-io.js';
 import { FdCache, preadFull, preadInPool, pwriteFull, pwriteInPool } from '../util/fd-cache.js';
 import { Limiter } from '../util/limiter.js';
 import { WRITTEN_HERE, type ChunkIndex, type ChunkLocation } from './chunk-index.js';
@@ -77,7 +78,6 @@ export class Assembly {
   private nextToCreate = 0;
   private ahead = 0; // files being created or filled (see CREATE_AHEAD)
   private copyBuf: Buffer | null = null; // small copies are synchronous from read to write: one buffer serves all
-  private readonly buffers: Buffer[] = []; // large ones: a buffer for each file being copied, kept for the next
   private readonly held: FileHandle[] = []; // old versions copied whole (see copyWhole)
   private readonly earlyCopies = new Limiter(EARLY_COPIES);
 
@@ -127,8 +127,8 @@ export class Assembly {
       } else if (this.await(chunk.key, { file, offset: chunk.offset })) want.push(chunk);
     }
     // Most of it unchanged where it was (appended records, rows rewritten in place): the old
-    // version is copied whole by the kernel (copy_file_range), half the CPU of reading and
-    // writing it through a buffer, and only the rest is written over it. A copy begun before the
+    // version is copied whole, past the page cache on a thread of its own (util/direct-io.ts),
+    // and only the rest is written over it. A copy begun before the
     // list came (copyOldEarly) serves every chunk it left in place, however few.
     const prefill = early
       ? { copy: () => early, chunks: inPlace }
@@ -227,7 +227,7 @@ export class Assembly {
     const same = async () => statIdentity(await fsp.lstat(from, { bigint: true })) === identity;
     try {
       if (!(await same())) return false;
-      await fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+      await copyFileDirect(from, to);
       // Held open to the end, like the files read chunk by chunk (see releaseOldFiles).
       this.held.push(await fsp.open(from, READ_FLAGS));
     } catch {
@@ -261,7 +261,7 @@ export class Assembly {
       this.wrote(file, placed, placed.reduce((n, c) => n + c.length, 0));
       for (const c of placed) await this.copied(file, c);
     }
-    const copy = new PoolCopy(file.staged, this.buffers);
+    const copy = new PoolCopy(file.staged);
     try {
       for (let i = 0; i < chunks.length; ) {
         if (file.state !== 'filling') break; // a chunk it needs will not come: no use filling the rest
@@ -327,7 +327,7 @@ export class Assembly {
       this.put(file, at, buf.subarray(0, total), run);
       return true;
     }
-    const data = await copy.read(loc.file, total, loc.offset, unchanged);
+    const data = await copy.read(loc.file, total, loc.offset, unchanged, at);
     if (!data) return false;
     // A file can fail (and be removed) while this copy waits: its data is then of no use.
     if (file.state !== 'filling') return true;
@@ -518,38 +518,48 @@ function unchangedCheck(loc: ChunkLocation): ((st: BigIntStats) => boolean) | nu
   return (st) => statIdentity(st) === expected;
 }
 
+/** Buffers of the copies in the thread pool: one for each file being copied (see the receiver's copyLater). */
+const runBuffers = new AlignedPool(6, COPY_RUN + ALIGN);
+
 /**
  * The descriptors and buffer one copyLocal call uses in the thread pool, kept across its runs:
  * most runs of a changed file come from one old file. Its own descriptors, not the caches':
- * those may be closed (least recently used) while the pool works.
+ * those may be closed (least recently used) while the pool works. Runs are written direct where
+ * they cover whole pages (see util/direct-io.ts): a changed shard whose records all moved is
+ * mostly such a copy.
  */
 class PoolCopy {
   private src: { file: string; handle: FileHandle | null } | null = null;
   private dst: FileHandle | null = null;
+  private direct: FileHandle | null | undefined; // undefined until the first write; null: not to be had
   private buf: Buffer | null = null;
+  private pooled: Buffer | null = null;
 
-  constructor(
-    private readonly staged: string,
-    private readonly buffers: Buffer[],
-  ) {}
+  constructor(private readonly staged: string) {}
 
   /**
-   * `length` bytes at `offset` of `file`, read while its stat identity passed `unchanged` both
-   * before and after the read; null if it did not (or the file cannot be read).
+   * `length` bytes at `offset` of `file`, to be written at `at`, read while its stat identity
+   * passed `unchanged` both before and after the read; null if it did not (or the file cannot be
+   * read).
    */
-  async read(file: string, length: number, offset: number, unchanged: (st: BigIntStats) => boolean): Promise<Buffer | null> {
+  async read(file: string, length: number, offset: number, unchanged: (st: BigIntStats) => boolean, at: number): Promise<Buffer | null> {
     if (this.src?.file !== file) {
       await this.src?.handle?.close();
       this.src = { file, handle: await fsp.open(file, READ_FLAGS).catch(() => null) };
     }
     const src = this.src;
     if (!src.handle) return null;
-    this.buf ??= this.buffers.pop() ?? Buffer.allocUnsafe(COPY_RUN);
-    if (this.buf.length < length) this.buf = Buffer.allocUnsafe(length);
+    if (!this.buf) {
+      this.pooled = await runBuffers.take();
+      this.buf = this.pooled ?? Buffer.allocUnsafe(runBuffers.size);
+    }
+    // Placed at the same offset within a page as its destination, so that its whole pages are aligned.
+    const pad = at % ALIGN;
+    const buf = pad + length <= this.buf.length ? this.buf.subarray(pad, pad + length) : Buffer.allocUnsafe(length);
     try {
       if (!unchanged(await src.handle.stat({ bigint: true }))) throw new Error('changed');
-      if ((await preadInPool(src.handle.fd, this.buf, length, offset)) !== length || !unchanged(await src.handle.stat({ bigint: true }))) throw new Error('changed');
-      return this.buf.subarray(0, length);
+      if ((await preadInPool(src.handle.fd, buf, length, offset)) !== length || !unchanged(await src.handle.stat({ bigint: true }))) throw new Error('changed');
+      return buf;
     } catch {
       await src.handle.close().catch(() => {});
       src.handle = null; // no more reads from this file in this copy
@@ -557,16 +567,24 @@ class PoolCopy {
     }
   }
 
-  async write(data: Buffer, offset: number): Promise<void> {
+  async write(data: Buffer, at: number): Promise<void> {
     this.dst ??= await fsp.open(this.staged, constants.O_WRONLY);
-    await pwriteInPool(this.dst.fd, data, offset);
+    const aligned = AlignedPool.alignedFor(data, at);
+    if (aligned && this.direct === undefined) this.direct = await openDirect(this.staged);
+    if (!aligned || !this.direct) return pwriteInPool(this.dst.fd, data, at);
+    if (!(await pwriteDirect(this.dst.fd, this.direct.fd, data, at))) {
+      await this.direct.close();
+      this.direct = null;
+    }
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.src?.handle?.close(), this.dst?.close()]);
-    if (this.buf) this.buffers.push(this.buf);
+    await Promise.all([this.src?.handle?.close(), this.dst?.close(), this.direct?.close()]);
+    if (this.pooled) runBuffers.give(this.pooled);
     this.src = null;
     this.dst = null;
+    this.direct = null;
     this.buf = null;
+    this.pooled = null;
   }
 }
