@@ -128,8 +128,8 @@ export class Assembly {
     }
     // Most of it unchanged where it was (appended records, rows rewritten in place): the old
     // version is copied whole, past the page cache on a thread of its own (util/direct-io.ts),
-    // and only the rest is written over it. A copy begun before the
-    // list came (copyOldEarly) serves every chunk it left in place, however few.
+    // and only the rest is written over it. A copy begun before the list came (copyOldEarly)
+    // serves every chunk it left in place, however few.
     const prefill = early
       ? { copy: () => early, chunks: inPlace }
       : oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size
@@ -171,9 +171,9 @@ export class Assembly {
    * still on its way (addFile then takes the copy over): in an update this copy is the longest
    * work, and begun here it overlaps the list's round trip and the planning of the other files.
    * Only a large file whose old version the scan vouched for (`identity`) is worth it. For one
-   * whose data all moved (records inserted at its start) the copy is not used, but the pages it
-   * filled are overwritten in place, not allocated again; a file rewritten through costs one local
-   * copy of its old version for nothing (datasets mostly grow and change in place).
+   * whose data all moved (records inserted at its start) the copy is not used: a file rewritten
+   * through costs one local copy of its old version for nothing (datasets mostly grow and change
+   * in place).
    */
   copyOldEarly(staged: string, from: string, identity: string): Promise<boolean> {
     const copy = this.earlyCopies.run(async () => {
@@ -518,8 +518,11 @@ function unchangedCheck(loc: ChunkLocation): ((st: BigIntStats) => boolean) | nu
   return (st) => statIdentity(st) === expected;
 }
 
-/** Buffers of the copies in the thread pool: one for each file being copied (see the receiver's copyLater). */
-const runBuffers = new AlignedPool(6, COPY_RUN + ALIGN);
+/**
+ * Buffers of the copies in the thread pool: one for each file being copied, of which the receiver
+ * runs five at most (see its copyLater); a sixth copy would wait for one.
+ */
+const runBuffers = new AlignedPool(5, COPY_RUN + ALIGN);
 
 /**
  * The descriptors and buffer one copyLocal call uses in the thread pool, kept across its runs:
