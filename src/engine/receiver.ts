@@ -13,7 +13,7 @@ import { StatCache } from '../manifest/stat-cache.js';
 import { decodeChunk, decodeChunkLists, decodeChunks, decodeChunkMissing, decodeJson, encodeNeedLists, encodeWant, type WantItem, decodeEntries, decodeManifestBegin, decodeManifestEnd, jsonPayload, MSG, MSG_NAME } from '../protocol/messages.js';
 import type { Peer } from '../protocol/peer.js';
 import { MAX_STREAMS, type RunOptions } from '../protocol/hello.js';
-import { Assembly, LARGE_COPY, type FileChunk, type StagedFile } from '../receiver/assembly.js';
+import { Assembly, LARGE_COPY, type EarlyCopy, type FileChunk, type StagedFile } from '../receiver/assembly.js';
 import { ChunkIndex } from '../receiver/chunk-index.js';
 import { publish } from '../receiver/publish.js';
 import { Journal } from '../receiver/journal.js';
@@ -72,7 +72,7 @@ class ReceiverRun {
   private readonly refetches = new Map<string, number>();
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
-  private readonly early = new Map<number, { staged: string; copy: Promise<boolean>; identity: string }>(); // entry -> copyOldEarly's copy, of that version
+  private readonly early = new Map<number, { staged: string; copy: EarlyCopy; identity: string }>(); // entry -> copyOldEarly's copy, of that version
   private dest = new Map<string, Entry>();
   /** The destination's files as its stat cache knows them, until the scan is done (see askEarly). */
   private known: StatCache | null = null;
@@ -575,7 +575,8 @@ class ReceiverRun {
     const early = this.early.get(idx);
     if (!early) return;
     this.early.delete(idx);
-    this.copying.add(early.copy.then(() => fsp.rm(early.staged, { force: true })).catch(() => {}));
+    early.copy.cancel();
+    this.copying.add(early.copy.done.then(() => fsp.rm(early.staged, { force: true })).catch(() => {}));
   }
 
   /** Stage a new or changed file; its wants are queued, its chunks held here are returned to copy. */

@@ -25,6 +25,14 @@ const WRITE_FDS = 256;
 const EARLY_COPIES = 4;
 const openFd = promisify(open);
 
+/** A copy of an old version begun ahead of its chunk list (see Assembly.copyOldEarly). */
+export interface EarlyCopy {
+  /** True once the copy is made and the old version did not change meanwhile. */
+  done: Promise<boolean>;
+  /** Call the copy off if it has not begun (done then gives false, with nothing made). */
+  cancel(): void;
+}
+
 /** A chunk of a staged file: its key, size and place. */
 export interface FileChunk {
   key: string;
@@ -98,7 +106,7 @@ export class Assembly {
    * receiver holds, to be copied with copyLocal once the wants are on their way. `early`: the copy
    * of the old version `old` that copyOldEarly began at `staged`.
    */
-  addFile(entry: Entry, staged: string, old?: string, early?: Promise<boolean>): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
+  addFile(entry: Entry, staged: string, old?: string, early?: EarlyCopy): { file: StagedFile; want: FileChunk[]; local: FileChunk[]; localBytes: number } {
     const file: StagedFile = { entry, staged, remaining: entry.chunks!.count, state: 'filling', created: null, create: null, inPlace: null };
     const want: FileChunk[] = [];
     const local: FileChunk[] = [];
@@ -129,10 +137,13 @@ export class Assembly {
     // Most of it unchanged where it was (appended records, rows rewritten in place): the old
     // version is copied whole, past the page cache on a thread of its own (util/direct-io.ts),
     // and only the rest is written over it. A copy begun before the list came (copyOldEarly)
-    // serves every chunk it left in place, however few.
+    // serves every chunk it left in place, however few; one still waiting for its turn is called
+    // off when too little stayed in place (records inserted at the start of the file).
+    const worthCopying = inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size;
+    if (early && !worthCopying) early.cancel();
     const prefill = early
-      ? { copy: () => early, chunks: inPlace }
-      : oldEntry && inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size
+      ? { copy: () => early.done, chunks: inPlace }
+      : oldEntry && worthCopying
         ? { copy: () => this.copyWhole(old!, entryIdentity(oldEntry!), staged), chunks: inPlace }
         : null;
     file.create = async () => {
@@ -175,13 +186,15 @@ export class Assembly {
    * through costs one local copy of its old version for nothing (datasets mostly grow and change
    * in place).
    */
-  copyOldEarly(staged: string, from: string, identity: string): Promise<boolean> {
-    const copy = this.earlyCopies.run(async () => {
+  copyOldEarly(staged: string, from: string, identity: string): EarlyCopy {
+    const calledOff = new AbortController();
+    const done = this.earlyCopies.run(async () => {
+      if (calledOff.signal.aborted) return false;
       await this.prepare?.();
-      return this.copyWhole(from, identity, staged);
+      return this.copyWhole(from, identity, staged, calledOff.signal);
     }, true);
-    copy.catch(() => {}); // a failure to make staging surfaces where the file is created
-    return copy;
+    done.catch(() => {}); // a failure to make staging surfaces where the file is created
+    return { done, cancel: () => calledOff.abort() };
   }
 
   /**
@@ -223,11 +236,11 @@ export class Assembly {
    * is kept); false with `to` made if it changed during the copy: its chunks are then all
    * written again like any others.
    */
-  private async copyWhole(from: string, identity: string, to: string): Promise<boolean> {
+  private async copyWhole(from: string, identity: string, to: string, signal?: AbortSignal): Promise<boolean> {
     const same = async () => statIdentity(await fsp.lstat(from, { bigint: true })) === identity;
     try {
       if (!(await same())) return false;
-      await copyFileDirect(from, to);
+      if (!(await copyFileDirect(from, to, signal))) return false;
       // Held open to the end, like the files read chunk by chunk (see releaseOldFiles).
       this.held.push(await fsp.open(from, READ_FLAGS));
     } catch {

@@ -157,49 +157,72 @@ function copyInto(src: number, dst: number, buf: Buffer): boolean {
 
 const WORKER = fileURLToPath(new URL('./copy-worker.js', import.meta.url));
 
+interface QueuedCopy extends CopyJob {
+  signal: AbortSignal | undefined;
+  resolve: (copied: boolean) => void;
+  reject: (err: Error) => void;
+}
+
 /**
  * Copies handed to one worker thread, one after another. Driven from the main thread, a copy
  * waited for it twice a block, and the receiver's main thread is busy while copies run (the
  * manifest, the destination's scan, planning): 183 MB of shards took 245 ms that way, against
- * 125 ms alone.
+ * 125 ms alone. The queue is kept here, not in the worker's inbox, so that a copy that is no
+ * longer wanted can still be called off until its turn comes.
  */
 class CopyWorker {
   private worker: Worker | null = null;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly queue: QueuedCopy[] = [];
+  private running: QueuedCopy | null = null;
 
   static readonly available = existsSync(WORKER);
 
-  copy(from: string, to: string): Promise<void> {
-    const w = (this.worker ??= this.start());
-    const id = this.nextId++;
+  copy(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      if (this.waiting.size === 1) w.ref();
-      w.postMessage({ id, from, to });
+      this.queue.push({ id: this.nextId++, from, to, signal, resolve, reject });
+      this.pump();
     });
+  }
+
+  private pump(): void {
+    while (!this.running && this.queue.length) {
+      const job = this.queue.shift()!;
+      if (job.signal?.aborted) {
+        job.resolve(false);
+        continue;
+      }
+      const w = (this.worker ??= this.start());
+      this.running = job;
+      w.ref();
+      w.postMessage({ id: job.id, from: job.from, to: job.to } satisfies CopyJob);
+    }
   }
 
   private start(): Worker {
     const w = new Worker(WORKER);
     w.on('message', ({ id, error }: CopyResult) => {
-      const p = this.waiting.get(id)!;
-      this.waiting.delete(id);
-      if (!this.waiting.size) w.unref(); // an idle worker never keeps the process alive
-      if (error) p.reject(Object.assign(new Error(error.message), { code: error.code }));
-      else p.resolve();
+      const job = this.running;
+      if (!job || job.id !== id) return;
+      this.running = null;
+      w.unref(); // an idle worker never keeps the process alive
+      if (error) job.reject(Object.assign(new Error(error.message), { code: error.code }));
+      else job.resolve(true);
+      this.pump();
     });
     w.on('error', (err: Error) => this.fail(w, err));
     w.on('exit', () => this.fail(w, new Error('the copy worker ended')));
     return w;
   }
 
-  /** A worker that died fails what it was asked; the next copy starts another. */
+  /** A worker that died fails the copy it was making; the next copy starts another. */
   private fail(w: Worker, err: Error): void {
     if (this.worker !== w) return;
     this.worker = null;
-    for (const p of this.waiting.values()) p.reject(err);
-    this.waiting.clear();
+    const job = this.running;
+    this.running = null;
+    job?.reject(err);
+    this.pump();
   }
 }
 
@@ -218,8 +241,12 @@ const copier = new CopyWorker();
 
 /**
  * copyFileDirectSync on the copy worker's thread; where there is no worker (running from the
- * TypeScript sources) the kernel copies the file.
+ * TypeScript sources) the kernel copies the file. False, with nothing made, if `signal` called
+ * the copy off before it began (it waits its turn behind the copies asked for before it).
  */
-export function copyFileDirect(from: string, to: string): Promise<void> {
-  return CopyWorker.available ? copier.copy(from, to) : fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+export async function copyFileDirect(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
+  if (CopyWorker.available) return copier.copy(from, to, signal);
+  if (signal?.aborted) return false;
+  await fsp.copyFile(from, to, constants.COPYFILE_EXCL);
+  return true;
 }

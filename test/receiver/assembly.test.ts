@@ -177,22 +177,28 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
   });
 
-  // Begun before the chunk list came (the receiver knew only that the file changed): every chunk
-  // the copy left in place is used, however few; the rest is written over it, cut to size.
+  // Begun before the chunk list came (the receiver knew only that the file changed). A copy made
+  // already serves every chunk it left in place, however few; one still waiting for its turn is
+  // called off when less than half the file stayed in place, and the file is built without it.
   it.each([
-    ['a third in place', (old: Buffer) => Buffer.concat([noise(2048 * KiB, 71), old.subarray(2048 * KiB)]), 16],
-    ['all of it moved, the file shorter', (old: Buffer) => Buffer.concat([noise(128 * KiB, 63), old.subarray(0, old.length - 1024 * KiB)]), 0],
-  ])('builds a changed file over its old version copied early (%s)', async (_, change, inPlace) => {
+    ['most of it in place, the copy waiting', (old: Buffer) => Buffer.concat([old, noise(512 * KiB, 73)]), false, 48],
+    ['a third in place, the copy waiting', (old: Buffer) => Buffer.concat([noise(2048 * KiB, 71), old.subarray(2048 * KiB)]), false, null],
+    ['a third in place, the copy made', (old: Buffer) => Buffer.concat([noise(2048 * KiB, 71), old.subarray(2048 * KiB)]), true, 16],
+    ['all of it moved, the file shorter, the copy waiting', (old: Buffer) => Buffer.concat([noise(128 * KiB, 63), old.subarray(0, old.length - 1024 * KiB)]), false, null],
+    ['all of it moved, the file shorter, the copy made', (old: Buffer) => Buffer.concat([noise(128 * KiB, 63), old.subarray(0, old.length - 1024 * KiB)]), true, 0],
+  ])('builds a changed file over its old version copied early (%s)', async (_, change, made, inPlace) => {
     const dir = tmp();
     const { old, oldFile, index } = oldVersion(dir, 'data.bin', 3 * 1024 * KiB, 61, 64 * KiB);
     const stats = emptyStats();
     const assembly = new Assembly(index, stats);
     const staged = path.join(dir, 'staged');
     const copy = assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, 64 * KiB)));
+    if (made) expect(await copy.done).toBe(true);
     const next = change(old);
     const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), staged, oldFile, copy);
     await file.created;
-    expect(file.inPlace?.size).toBe(inPlace);
+    expect(await copy.done).toBe(inPlace !== null); // false: called off before it began, nothing copied
+    expect(file.inPlace?.size ?? null).toBe(inPlace);
     expect(await assembly.copyLocal(file, local)).toEqual([]);
     for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
     expect(file.state).toBe('ready');

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALIGN, AlignedPool, COPY_BLOCK, copyFileDirectSync, openDirect, pwriteDirect } from '../../src/util/direct-io.js';
@@ -131,5 +131,19 @@ describe('copyFileDirect (the built copy worker)', async () => {
     await expect(copyFileDirect(pairs[1]![0], pairs[2]![1])).rejects.toMatchObject({ code: 'EEXIST' });
     await expect(copyFileDirect(path.join(tmp.dir, 'missing'), file())).rejects.toMatchObject({ code: 'ENOENT' });
     expect(readFileSync(pairs[2]![1]).equals(data[2]!)).toBe(true);
+  });
+
+  it('calls off a copy that has not begun: it gives false and makes nothing; the others are made', async () => {
+    const data = [randomBytes(4 * COPY_BLOCK), randomBytes(1000), randomBytes(2000)];
+    const pairs = data.map((d) => [file(d), file()] as const);
+    const offs = pairs.map(() => new AbortController());
+    const copies = pairs.map(([from, to], i) => copyFileDirect(from, to, offs[i]!.signal));
+    offs[1]!.abort(); // the first one is under way: the second waits its turn behind it
+    expect(await Promise.all(copies)).toEqual([true, false, true]);
+    expect(existsSync(pairs[1]![1])).toBe(false);
+    for (const i of [0, 2]) expect(readFileSync(pairs[i]![1]).equals(data[i]!)).toBe(true);
+    const off = new AbortController();
+    off.abort();
+    expect(await copyFileDirect(pairs[0]![0], file(), off.signal)).toBe(false);
   });
 });
