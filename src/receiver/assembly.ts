@@ -29,6 +29,8 @@ const openFd = promisify(open);
 export interface EarlyCopy {
   /** True once the copy is made and the old version did not change meanwhile. */
   done: Promise<boolean>;
+  /** The stat identity of the old version it copies (see statIdentity). */
+  identity: string;
   /** Call the copy off if it has not begun (done then gives false, with nothing made). */
   cancel(): void;
 }
@@ -142,13 +144,13 @@ export class Assembly {
     const worthCopying = inPlaceBytes >= LARGE_COPY && inPlaceBytes * 2 >= entry.size;
     if (early && !worthCopying) early.cancel();
     const prefill = early
-      ? { copy: () => early.done, chunks: inPlace }
+      ? { copy: () => early.done, identity: early.identity }
       : oldEntry && worthCopying
-        ? { copy: () => this.copyWhole(old!, entryIdentity(oldEntry!), staged), chunks: inPlace }
+        ? { copy: () => this.copyWhole(old!, entryIdentity(oldEntry!), staged), identity: entryIdentity(oldEntry!) }
         : null;
     file.create = async () => {
       await this.prepare?.();
-      if (prefill && (await prefill.copy())) file.inPlace = prefill.chunks;
+      const copied = prefill ? await prefill.copy() : false;
       // A new file needs no sizing: its chunks fill it to the end. One an interrupted run staged
       // under this name, or the copy of an old version just made, keeps what it already holds
       // (no O_TRUNC), cut to the size it must have.
@@ -166,6 +168,7 @@ export class Assembly {
           await fsp.truncate(staged, entry.size);
         }
       }
+      if (copied && this.primeEdges(file, old!, prefill!.identity, inPlace)) file.inPlace = inPlace;
     };
     // A file with much to copy from local data (a changed shard) is created at once, ahead of
     // the small new files queued before it: its copy is the longest work of the run.
@@ -194,7 +197,7 @@ export class Assembly {
       return this.copyWhole(from, identity, staged, calledOff.signal);
     }, true);
     done.catch(() => {}); // a failure to make staging surfaces where the file is created
-    return { done, cancel: () => calledOff.abort() };
+    return { done, identity, cancel: () => calledOff.abort() };
   }
 
   /**
@@ -247,6 +250,41 @@ export class Assembly {
       return false;
     }
     return same().catch(() => false);
+  }
+
+  /**
+   * After a copy of the old version `old` written past the page cache, the blocks that the writes
+   * still to come cover only in part (the ends of the chunks not in place) are written whole from
+   * `old`, which the copy has just read into the page cache. Otherwise each such write reads its
+   * partial blocks from the disk first, synchronously: 1.4 ms a chunk here, 60-80 ms of the
+   * next-day update's main thread. False, and the copy is not relied on, if `old` is no longer the
+   * version copied (its data would not be what the copy holds) or cannot be read.
+   */
+  private primeEdges(file: StagedFile, old: string, identity: string, inPlace: Set<number>): boolean {
+    const c = file.entry.chunks!;
+    const blocks = new Set<number>();
+    let offset = 0;
+    for (let i = 0; i < c.count; i++) {
+      const end = offset + c.lengths[i]!;
+      if (!inPlace.has(i)) {
+        if (offset % ALIGN) blocks.add(Math.floor(offset / ALIGN));
+        if (end % ALIGN) blocks.add(Math.floor(end / ALIGN));
+      }
+      offset = end;
+    }
+    try {
+      const src = this.reads.get(old);
+      const dst = this.writes.get(file.staged);
+      const block = Buffer.allocUnsafe(ALIGN);
+      for (const b of blocks) {
+        const at = b * ALIGN;
+        // Not past the end of either version: the staged file must keep its size.
+        if (at + ALIGN <= file.entry.size && preadFull(src, block, ALIGN, at) === ALIGN) pwriteFull(dst, block, at);
+      }
+      return statIdentity(lstatSync(old, { bigint: true })) === identity;
+    } catch {
+      return false;
+    }
   }
 
   /** Wait for a chunk from the sender; true if it is not asked for yet. */

@@ -1,7 +1,7 @@
 import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/chunker/chunk-file.js';
 import { ChunkList } from '../../src/chunker/chunk-list.js';
 import { emptyStats } from '../../src/engine/events.js';
@@ -9,6 +9,7 @@ import { entryIdentity, type Entry } from '../../src/manifest/entry.js';
 import { Assembly, CREATE_AHEAD } from '../../src/receiver/assembly.js';
 import { ChunkIndex } from '../../src/receiver/chunk-index.js';
 import { noise } from '../helpers/data.js';
+import { cached, directWritesIn } from '../helpers/page-cache.js';
 
 const KiB = 1024;
 
@@ -207,6 +208,32 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(readFileSync(staged).equals(next)).toBe(true);
   });
 
+  it('does not rely on an early copy whose old version changed after it was made: its chunks are checked one by one', async () => {
+    const dir = tmp();
+    const chunk = 64 * KiB + 100; // chunk ends off block boundaries
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 2 * 1024 * KiB, 83, chunk);
+    const assembly = new Assembly(index, emptyStats());
+    const staged = path.join(dir, 'staged');
+    const copy = assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, chunk)));
+    expect(await copy.done).toBe(true);
+    const changed = Buffer.from(old);
+    noise(256 * KiB, 85).copy(changed, 512 * KiB); // rewritten after the copy
+    await new Promise((r) => setTimeout(r, 20)); // a new mtime even on a coarse clock
+    writeFileSync(oldFile, changed);
+    const next = Buffer.from(old);
+    noise(1000, 87).copy(next, 10 * chunk + 5); // one chunk changed in place
+    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, chunk), staged, oldFile, copy);
+    await file.created;
+    expect(file.inPlace).toBeNull();
+    const missing = await assembly.copyLocal(file, local);
+    expect(missing.length).toBeGreaterThan(0); // the rewritten chunks, now wanted from the sender
+    for (const w of [...want, ...missing]) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    assembly.releaseOldFiles();
+    expect(readFileSync(staged).equals(next)).toBe(true);
+  });
+
   it('does not copy an old version that changed after it was scanned: its chunks are checked one by one', async () => {
     const dir = tmp();
     const { old, oldFile, index } = oldVersion(dir, 'data.bin', 2 * 1024 * KiB, 51, 64 * KiB);
@@ -272,5 +299,39 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(file.state).toBe('ready');
     assembly.close();
     expect(statSync(path.join(dir, 'staged')).size).toBe(0);
+  });
+});
+
+describe('Assembly over an old version copied past the page cache (the built copy worker)', async () => {
+  // From the TypeScript sources the kernel copies (through the page cache): the built module's
+  // worker writes direct.
+  const built = (await import(path.resolve('dist/src/receiver/assembly.js'))) as typeof import('../../src/receiver/assembly.js');
+  const { ChunkIndex: BuiltIndex } = (await import(path.resolve('dist/src/receiver/chunk-index.js'))) as typeof import('../../src/receiver/chunk-index.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dsync-assembly-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const measurable = (await directWritesIn(dir)) && cached(dir) !== null;
+
+  it.runIf(measurable)('puts the blocks that chunk writes cover in part in the page cache, from the old version', async () => {
+    const chunk = 64 * KiB + 100; // chunk ends off block boundaries
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 4 * 1024 * KiB, 81, chunk, new BuiltIndex());
+    const next = Buffer.from(old);
+    noise(1000, 82).copy(next, 10 * chunk + 5); // one chunk changed in place
+    const assembly = new built.Assembly(index, emptyStats());
+    const staged = path.join(dir, 'staged');
+    const copy = assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, chunk)));
+    expect(await copy.done).toBe(true);
+    const entry = entryOf('data.bin', next, chunk);
+    const { file, want, local } = assembly.addFile(entry, staged, oldFile, copy);
+    await file.created;
+    expect(file.inPlace?.size).toBe(entry.chunks!.count - 1);
+    // The copy left nothing in the cache; the changed chunk's two end blocks are there now, so
+    // writing it reads nothing from the disk.
+    expect(cached(staged)).toBe(2 * 4096);
+    expect(await assembly.copyLocal(file, local)).toEqual([]);
+    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    assembly.releaseOldFiles();
+    expect(readFileSync(staged).equals(next)).toBe(true);
   });
 });

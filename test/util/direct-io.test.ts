@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALIGN, AlignedPool, COPY_BLOCK, copyFileDirectSync, openDirect, pwriteDirect } from '../../src/util/direct-io.js';
 import { scratch } from '../helpers/cli.js';
+import { cached, directWritesIn } from '../helpers/page-cache.js';
 
 const tmp = scratch('dsync-direct-');
 afterAll(() => tmp.cleanup());
@@ -15,19 +15,7 @@ const file = (data?: Buffer) => {
   return p;
 };
 
-/** Bytes of `p` in the page cache, from util-linux fincore; null where it is missing. */
-function cached(p: string): number | null {
-  try {
-    return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', p], { encoding: 'utf8' }).trim());
-  } catch {
-    return null;
-  }
-}
-
-// Direct writes need a filesystem that takes them (not every test machine's tmp does).
-const probe = await openDirect(file(), constants.O_CREAT, 0o600);
-await probe?.close();
-const directHere = probe !== null;
+const directHere = await directWritesIn(tmp.dir);
 
 describe('AlignedPool', () => {
   it('hands out page-aligned buffers, and a taker waits for one given back', async () => {
