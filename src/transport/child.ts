@@ -20,7 +20,7 @@ const STDERR_KEEP = 16 * 1024;
  */
 export function childConnection(command: string, args: string[], label: string, missingHint: string, streamTargets: StreamKind[], ownFd = false): Connection {
   const child: ChildProcess = ownFd
-    ? spawn(command, [...args, '--protocol-fd', '3'], { stdio: ['pipe', 2, 'pipe', 'pipe'] })
+    ? spawn(command, [...args, '--protocol-fd', '3'], { stdio: ['pipe', 2, 'pipe', 'pipe'], env: agentEnv(process.env) })
     : spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -56,4 +56,14 @@ export function childConnection(command: string, args: string[], label: string, 
       if (!done && child.pid) child.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * The environment of an agent run by node here: this process's, without NODE_EXTRA_CA_CERTS. Node
+ * reads that bundle of certificates at every start, before any code runs (34 ms on the
+ * development machine, which sets it), and an agent makes no TLS connection.
+ */
+export function agentEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _, ...rest } = env;
+  return rest;
 }
