@@ -24,6 +24,8 @@ const WRITE_FDS = 256;
 /** Old versions copied at once ahead of their chunk lists (see copyOldEarly). */
 const EARLY_COPIES = 4;
 const openFd = promisify(open);
+/** Blocks primed between turns of the event loop (see primeEdges). */
+const PRIME_TURN = 2048;
 
 /** A copy of an old version begun ahead of its chunk list (see Assembly.copyOldEarly). */
 export interface EarlyCopy {
@@ -168,7 +170,7 @@ export class Assembly {
           await fsp.truncate(staged, entry.size);
         }
       }
-      if (copied && this.primeEdges(file, old!, prefill!.identity, inPlace)) file.inPlace = inPlace;
+      if (copied && (await this.primeEdges(file, old!, prefill!.identity, inPlace))) file.inPlace = inPlace;
     };
     // A file with much to copy from local data (a changed shard) is created at once, ahead of
     // the small new files queued before it: its copy is the longest work of the run.
@@ -258,9 +260,10 @@ export class Assembly {
    * `old`, which the copy has just read into the page cache. Otherwise each such write reads its
    * partial blocks from the disk first, synchronously: 1.4 ms a chunk here, 60-80 ms of the
    * next-day update's main thread. False, and the copy is not relied on, if `old` is no longer the
-   * version copied (its data would not be what the copy holds) or cannot be read.
+   * version copied (its data would not be what the copy holds) or cannot be read. The event loop
+   * gets a turn every PRIME_TURN blocks (a large file may have tens of thousands).
    */
-  private primeEdges(file: StagedFile, old: string, identity: string, inPlace: Set<number>): boolean {
+  private async primeEdges(file: StagedFile, old: string, identity: string, inPlace: Set<number>): Promise<boolean> {
     const c = file.entry.chunks!;
     const blocks = new Set<number>();
     let offset = 0;
@@ -273,13 +276,14 @@ export class Assembly {
       offset = end;
     }
     try {
-      const src = this.reads.get(old);
-      const dst = this.writes.get(file.staged);
       const block = Buffer.allocUnsafe(ALIGN);
+      let done = 0;
       for (const b of blocks) {
+        // Descriptors are asked for each time: one may have been closed for another meanwhile.
+        if (++done % PRIME_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
         const at = b * ALIGN;
         // Not past the end of either version: the staged file must keep its size.
-        if (at + ALIGN <= file.entry.size && preadFull(src, block, ALIGN, at) === ALIGN) pwriteFull(dst, block, at);
+        if (at + ALIGN <= file.entry.size && preadFull(this.reads.get(old), block, ALIGN, at) === ALIGN) pwriteFull(this.writes.get(file.staged), block, at);
       }
       return statIdentity(lstatSync(old, { bigint: true })) === identity;
     } catch {

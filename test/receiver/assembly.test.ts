@@ -208,6 +208,26 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     expect(readFileSync(staged).equals(next)).toBe(true);
   });
 
+  it('builds a file with thousands of chunks changed in place over its old version copied early', async () => {
+    const dir = tmp();
+    const chunk = 4 * KiB + 100; // 4000 chunks, their ends off block boundaries
+    const { old, oldFile, index } = oldVersion(dir, 'data.bin', 4000 * chunk, 89, chunk);
+    const next = Buffer.from(old);
+    for (let i = 0; i < 4000; i += 3) noise(64, 90 + i).copy(next, i * chunk + 7); // every third chunk
+    const assembly = new Assembly(index, emptyStats());
+    const staged = path.join(dir, 'staged');
+    const copy = assembly.copyOldEarly(staged, oldFile, entryIdentity(scanned(oldFile, old, chunk)));
+    const { file, want, local } = assembly.addFile(entryOf('data.bin', next, chunk), staged, oldFile, copy);
+    await file.created;
+    expect(file.inPlace?.size).toBe(4000 - 1334);
+    expect(await assembly.copyLocal(file, local)).toEqual([]);
+    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+    expect(file.state).toBe('ready');
+    assembly.close();
+    assembly.releaseOldFiles();
+    expect(readFileSync(staged).equals(next)).toBe(true);
+  });
+
   it('does not rely on an early copy whose old version changed after it was made: its chunks are checked one by one', async () => {
     const dir = tmp();
     const chunk = 64 * KiB + 100; // chunk ends off block boundaries
