@@ -72,7 +72,7 @@ class ReceiverRun {
   private readonly refetches = new Map<string, number>();
   private readonly refetching = new Set<string>(); // asked for again, not yet arrived
   private readonly stagedNames = new Map<string, number>(); // digest -> files staged with it so far
-  private readonly early = new Map<number, { staged: string; copy: EarlyCopy; identity: string }>(); // entry -> copyOldEarly's copy, of that version
+  private readonly early = new Map<number, { staged: string; copy: EarlyCopy }>(); // entry -> copyOldEarly's copy (of the version copy.identity)
   private dest = new Map<string, Entry>();
   /** The destination's files as its stat cache knows them, until the scan is done (see askEarly). */
   private known: StatCache | null = null;
@@ -566,8 +566,7 @@ class ReceiverRun {
   private copyOldEarly(idx: number, e: Entry, d: Entry | undefined): void {
     if (this.opts.dryRun || !this.scanRoot || d?.type !== 'file' || !d.stat || d.size < LARGE_COPY || e.size < LARGE_COPY || unhashed(e)) return;
     const staged = this.stagedName(e);
-    const identity = entryIdentity(d);
-    this.early.set(idx, { staged, identity, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), identity) });
+    this.early.set(idx, { staged, copy: this.assembly.copyOldEarly(staged, path.join(this.scanRoot, e.path), entryIdentity(d)) });
   }
 
   /** An early copy that will not be staged after all (the file needs no update, or moved in). */
@@ -585,7 +584,7 @@ class ReceiverRun {
       const old = this.scanRoot ? path.join(this.scanRoot, e.path) : undefined; // as the scan indexed it
       // A copy begun from the stat cache's view serves only if the scan found that same version.
       const d = this.dest.get(e.path);
-      if (this.early.get(idx)?.identity !== (d?.stat ? entryIdentity(d) : undefined)) this.dropEarly(idx);
+      if (this.early.get(idx)?.copy.identity !== (d?.stat ? entryIdentity(d) : undefined)) this.dropEarly(idx);
       const early = this.early.get(idx);
       this.early.delete(idx);
       const { file, want, local, localBytes } = this.assembly.addFile(e, early?.staged ?? this.stagedName(e), old, early?.copy);

@@ -6,7 +6,7 @@ import { sha256 } from '../../src/chunker/chunk-file.js';
 import { ChunkList } from '../../src/chunker/chunk-list.js';
 import { emptyStats } from '../../src/engine/events.js';
 import { entryIdentity, type Entry } from '../../src/manifest/entry.js';
-import { Assembly, CREATE_AHEAD } from '../../src/receiver/assembly.js';
+import { Assembly, CREATE_AHEAD, type FileChunk, type StagedFile } from '../../src/receiver/assembly.js';
 import { ChunkIndex } from '../../src/receiver/chunk-index.js';
 import { noise } from '../helpers/data.js';
 import { cached, directWritesIn } from '../helpers/page-cache.js';
@@ -38,6 +38,21 @@ function oldVersion(dir: string, name: string, size: number, seed: number, chunk
   writeFileSync(oldFile, old);
   index.addFile(oldFile, scanned(oldFile, old, chunk));
   return { old, oldFile, index };
+}
+
+/**
+ * Finish building `file` as a receiver would: copy the chunks it holds, deliver from `next` the
+ * wanted ones and those the copy found gone or changed, then check the staged file is `next`.
+ * Returns the chunks the copy found gone or changed.
+ */
+async function finishFile(assembly: Pick<Assembly, 'copyLocal' | 'deliver' | 'close' | 'releaseOldFiles'>, file: StagedFile, want: FileChunk[], local: FileChunk[], next: Buffer): Promise<FileChunk[]> {
+  const missing = await assembly.copyLocal(file, local);
+  for (const w of [...want, ...missing]) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
+  expect(file.state).toBe('ready');
+  assembly.close();
+  assembly.releaseOldFiles(); // an old version copied is held open
+  expect(readFileSync(file.staged).equals(next)).toBe(true);
+  return missing;
 }
 
 describe('Assembly: building a staged file from chunks the receiver holds', () => {
@@ -169,13 +184,8 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const { file, want, local } = assembly.addFile(entry, path.join(dir, 'staged'), oldFile);
     await file.created;
     expect(file.inPlace?.size).toBe(local.length);
-    expect(await assembly.copyLocal(file, local)).toEqual([]);
+    expect(await finishFile(assembly, file, want, local, next)).toEqual([]);
     expect(stats.chunksLocal).toBe(local.length);
-    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    assembly.releaseOldFiles(); // the old version was held open
-    expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
   });
 
   // Begun before the chunk list came (the receiver knew only that the file changed). A copy made
@@ -200,12 +210,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     await file.created;
     expect(await copy.done).toBe(inPlace !== null); // false: called off before it began, nothing copied
     expect(file.inPlace?.size ?? null).toBe(inPlace);
-    expect(await assembly.copyLocal(file, local)).toEqual([]);
-    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    assembly.releaseOldFiles();
-    expect(readFileSync(staged).equals(next)).toBe(true);
+    expect(await finishFile(assembly, file, want, local, next)).toEqual([]);
   });
 
   it('builds a file with thousands of chunks changed in place over its old version copied early', async () => {
@@ -220,12 +225,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const { file, want, local } = assembly.addFile(entryOf('data.bin', next, chunk), staged, oldFile, copy);
     await file.created;
     expect(file.inPlace?.size).toBe(4000 - 1334);
-    expect(await assembly.copyLocal(file, local)).toEqual([]);
-    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    assembly.releaseOldFiles();
-    expect(readFileSync(staged).equals(next)).toBe(true);
+    expect(await finishFile(assembly, file, want, local, next)).toEqual([]);
   });
 
   it('does not rely on an early copy whose old version changed after it was made: its chunks are checked one by one', async () => {
@@ -245,13 +245,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const { file, want, local } = assembly.addFile(entryOf('data.bin', next, chunk), staged, oldFile, copy);
     await file.created;
     expect(file.inPlace).toBeNull();
-    const missing = await assembly.copyLocal(file, local);
-    expect(missing.length).toBeGreaterThan(0); // the rewritten chunks, now wanted from the sender
-    for (const w of [...want, ...missing]) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    assembly.releaseOldFiles();
-    expect(readFileSync(staged).equals(next)).toBe(true);
+    expect((await finishFile(assembly, file, want, local, next)).length).toBeGreaterThan(0); // the rewritten chunks, asked for again
   });
 
   it('does not copy an old version that changed after it was scanned: its chunks are checked one by one', async () => {
@@ -266,12 +260,7 @@ describe('Assembly: building a staged file from chunks the receiver holds', () =
     const { file, want, local } = assembly.addFile(entryOf('data.bin', next, 64 * KiB), path.join(dir, 'staged'), oldFile);
     await file.created;
     expect(file.inPlace).toBeNull();
-    const missing = await assembly.copyLocal(file, local);
-    expect(missing).toHaveLength(16); // the rewritten half, now wanted from the sender
-    for (const w of [...want, ...missing]) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    expect(readFileSync(path.join(dir, 'staged')).equals(next)).toBe(true);
+    expect(await finishFile(assembly, file, want, local, next)).toHaveLength(16); // the rewritten half, asked for again
   });
 
   it('a file that fails while its old data is copied in the thread pool ends quietly', async () => {
@@ -347,11 +336,6 @@ describe('Assembly over an old version copied past the page cache (the built cop
     // The copy left nothing in the cache; the changed chunk's two end blocks are there now, so
     // writing it reads nothing from the disk.
     expect(cached(staged)).toBe(2 * 4096);
-    expect(await assembly.copyLocal(file, local)).toEqual([]);
-    for (const w of want) await assembly.deliver(w.key, next.subarray(w.offset, w.offset + w.length));
-    expect(file.state).toBe('ready');
-    assembly.close();
-    assembly.releaseOldFiles();
-    expect(readFileSync(staged).equals(next)).toBe(true);
+    expect(await finishFile(assembly, file, want, local, next)).toEqual([]);
   });
 });
