@@ -69,7 +69,7 @@ export class Journal {
     let n = 0;
     const present = new Map<string, boolean>(); // staged files garbage-collection may have removed
     for (const line of text.split('\n')) {
-      const m = /^([0-9a-f]{64}) ([0-9a-f]\/[0-9a-f]{32}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line);
+      const m = /^([0-9a-f]{64}) ([0-9a-f](?:-[0-9a-f]{8})?\/[0-9a-f]{32}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line); // see StateDir.stagedPath
       if (!m) continue; // torn or foreign line
       const key = Buffer.from(m[1]!, 'hex').toString('latin1');
       const length = Number(m[4]);
