@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { helperShell } from '../util/helper-shell.js';
@@ -70,7 +70,7 @@ export class StateDir {
     try {
       for (const dir of [this.dir, this.staging]) mkdirIfMissing(dir);
       const sub = (i: number) => path.join(this.staging, i.toString(16) + this.subdirSalt());
-      if (!readdirSync(this.staging).length) await spreadSubdirs(this.staging);
+      if (!existsSync(sub(0))) await spreadSubdirs(this.staging);
       for (let i = 0; i < SUBDIRS; i++) mkdirIfMissing(sub(i));
     } catch (err) {
       throw fsError(err, `cannot create the staging area ${this.dir} (dsync needs a writable parent of the destination)`, 'DEST_NOT_WRITABLE');
