@@ -1,9 +1,12 @@
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { ChunkIndex } from './chunk-index.js';
+import { SUBDIR_NAME } from './state-dir.js';
 
 const FLUSH_BYTES = 16 * 1024;
 const FLUSH_MS = 50;
+/** `hash file offset length`, the file a staged one (see StateDir.stagedPath) and nothing else. */
+const LINE = new RegExp(`^([0-9a-f]{64}) (${SUBDIR_NAME}/[0-9a-f]{32}(?:\\.\\d{1,9})?) (\\d{1,15}) (\\d{1,9})$`);
 
 /**
  * An append-only record of every chunk written into staging: `hash file offset length` a line,
@@ -69,7 +72,7 @@ export class Journal {
     let n = 0;
     const present = new Map<string, boolean>(); // staged files garbage-collection may have removed
     for (const line of text.split('\n')) {
-      const m = /^([0-9a-f]{64}) ([0-9a-f](?:-[0-9a-f]{8})?\/[0-9a-f]{32}(?:\.\d{1,9})?) (\d{1,15}) (\d{1,9})$/.exec(line); // see StateDir.stagedPath
+      const m = LINE.exec(line);
       if (!m) continue; // torn or foreign line
       const key = Buffer.from(m[1]!, 'hex').toString('latin1');
       const length = Number(m[4]);

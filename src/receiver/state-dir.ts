@@ -12,6 +12,15 @@ import { helperShell } from '../util/helper-shell.js';
  */
 const SUBDIRS = 16;
 
+/** What each new staging area appends to its subdirectories' names (see spreadSubdirs). */
+const SALT = '-[0-9a-f]{8}';
+/**
+ * A staging subdirectory's name, as a pattern: a hex digit, then the salt (none in staging areas
+ * left by versions before it). Readers of staged paths (the journal) check names against it.
+ */
+export const SUBDIR_NAME = `[0-9a-f](?:${SALT})?`;
+const FIRST_SUBDIR = new RegExp(`^0(${SALT})?$`);
+
 /**
  * Ask ext4 to place the subdirectories of `dir` in block groups of their own (the "top directory"
  * flag, chattr +T), best effort. Without it they sit beside the destination's parent, where a tree
@@ -97,7 +106,7 @@ export class StateDir {
       } catch {
         // no staging area yet
       }
-      const found = left.map((name) => /^0(-[0-9a-f]{8})?$/.exec(name)).find((m) => m);
+      const found = left.map((name) => FIRST_SUBDIR.exec(name)).find((m) => m);
       this.salt = found ? (found[1] ?? '') : `-${randomBytes(4).toString('hex')}`;
     }
     return this.salt;
