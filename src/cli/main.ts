@@ -273,7 +273,7 @@ Examples:
     cmd.optionsGroup('What to change:');
     if (kind === 'sync') opt('-n, --dry-run', 'change nothing; list what would change');
     if (kind !== 'verify') opt('--delete', 'delete destination files that are not in the source');
-    if (kind !== 'verify') opt('-c, --checksum', 'read every source file dsync has not read before, even where size and mtime match the destination (without it, such a file is taken as unchanged, as rsync does)');
+    if (kind !== 'verify') opt('-c, --checksum', 'read every source file dsync has not read before, even where size and mtime match the destination (without it, such a file is taken as unchanged, as rsync does), and check every received chunk against its hash');
     if (kind === 'sync') {
       opt('--atomic', 'publish a whole new version at once: DST becomes a symlink to DST.versions/<time>, switched once everything is in place');
       opt('--keep <n>', 'with --atomic: previous versions to keep (unchanged files are hard links: they cost no space)', '2');

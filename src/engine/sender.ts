@@ -95,8 +95,8 @@ export async function scanSource(opts: SenderOptions): Promise<SourceScan> {
 
 /**
  * The sending side of a run: streams the source manifest while it scans, then answers the
- * receiver's wants by reading each chunk again, checking it still hashes the same (a file that
- * changed since it was scanned is reported, never sent torn), and sending it encoded.
+ * receiver's wants by reading each chunk again from a file still as it was scanned (a file that
+ * changed since is reported, never sent torn), and sending it encoded.
  * Returns the receiver's stats from its DONE message.
  */
 export async function runSender(peer: Peer, opts: SenderOptions, source?: SourceScan): Promise<RunStats> {
@@ -230,11 +230,14 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
     let problem: string | null = null;
     try {
       const fd = files.get(first.file);
-      // Same size, mtime, ctime and inode as when it was chunked: the bytes are the ones the
-      // manifest describes (the receiver still checks every chunk's hash).
-      const st = fstatSync(fd, { bigint: true });
-      if (statIdentity(st) !== entryIdentity(scannedAs.get(first.file)!)) problem = 'changed';
-      else got = preadFull(fd, readBuf, total, first.offset);
+      // Same size, mtime, ctime and inode as when it was chunked, before and after the read: the
+      // bytes are the ones the manifest describes. The receiver takes them on that (see its take()).
+      const scannedId = entryIdentity(scannedAs.get(first.file)!);
+      if (statIdentity(fstatSync(fd, { bigint: true })) !== scannedId) problem = 'changed';
+      else {
+        got = preadFull(fd, readBuf, total, first.offset);
+        if (statIdentity(fstatSync(fd, { bigint: true })) !== scannedId) problem = 'changed';
+      }
     } catch (err) {
       files.close(first.file);
       problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished' : fsError(err, 'unreadable').message;

@@ -5,7 +5,10 @@ import { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { nullReporter, type Warning } from '../../src/engine/events.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { decodeChunks, encodeChunksHeader, MSG, type GroupItem } from '../../src/protocol/messages.js';
+import { decodeChunk, decodeChunks, encodeChunksHeader, ENC, MSG, type GroupItem } from '../../src/protocol/messages.js';
+import { chunkBuffer } from '../../src/chunker/chunk-file.js';
+import { Cutter } from '../../src/chunker/cdc.js';
+import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { scratchWithCaches } from '../helpers/cli.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
@@ -32,7 +35,9 @@ function bitFlipper(count: number, type: number = MSG.CHUNK, at = (payload: Buff
   return t;
 }
 
-describe('a bit flipped in a frame', () => {
+// A transport checks its bytes in transit (SSH's MAC, the TCP data plane's AEAD): a chunk sent
+// whole is hashed again by the receiver only with -c, which these tests use to reach that check.
+describe('a bit flipped in a frame, with -c', () => {
   const s = scratchWithCaches();
 
   it('is caught by the chunk hash and the chunk is sent again; nothing corrupt is written', async () => {
@@ -43,7 +48,7 @@ describe('a bit flipped in a frame', () => {
     writeFileSync(path.join(src, 'data.bin'), data);
     const warnings: Warning[] = [];
     const flipper = bitFlipper(2);
-    const stats = await syncThrough(src, dst, { tamper: flipper, reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
+    const stats = await syncThrough(src, dst, { tamper: flipper, checksum: true, reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
     expect(flipper.flipped).toBe(2);
     expect(warnings.filter((w) => /failed verification/.test(w.message))).toHaveLength(2);
     expect(readFileSync(path.join(dst, 'data.bin')).equals(data)).toBe(true);
@@ -66,7 +71,7 @@ describe('a bit flipped in a frame', () => {
         groups.push(decodeChunks(p, 1 << 20).items);
         return at(p);
       });
-      await syncThrough(src, dst, { tamper: flipper, reporter: { ...nullReporter, warning: (w) => warnings.push(w) }, compression: { kind: 'level', level: 3 } });
+      await syncThrough(src, dst, { tamper: flipper, checksum: true, reporter: { ...nullReporter, warning: (w) => warnings.push(w) }, compression: { kind: 'level', level: 3 } });
       expect(flipper.flipped).toBe(1);
       const refetched = warnings.filter((w) => /failed verification/.test(w.message)).length;
       expect(groups[0]!.length).toBeGreaterThan(1);
@@ -112,7 +117,53 @@ describe('a bit flipped in a frame', () => {
     const dst = path.join(s.dir, 'dst2');
     mkdirSync(src);
     writeFileSync(path.join(src, 'data.bin'), randomBytes(200_000));
-    await expect(syncThrough(src, dst, { tamper: bitFlipper(1000) })).rejects.toMatchObject({ code: 'PROTOCOL' });
+    await expect(syncThrough(src, dst, { tamper: bitFlipper(1000), checksum: true })).rejects.toMatchObject({ code: 'PROTOCOL' });
     expect(() => readFileSync(path.join(dst, 'data.bin'))).toThrow();
+  });
+});
+
+describe('a delta rebuilt from the wrong base', () => {
+  const s = scratchWithCaches();
+
+  it('is caught by its hash without -c and sent again whole; nothing wrong is written', async () => {
+    const src = path.join(s.dir, 'src');
+    const dst = path.join(s.dir, 'dst');
+    mkdirSync(src);
+    const v1 = randomBytes(2 * 1024 * 1024);
+    writeFileSync(path.join(src, 'data.bin'), v1);
+    const compression = { kind: 'level', level: 3 } as const;
+    await syncThrough(src, dst, { compression });
+    const v2 = Buffer.from(v1);
+    for (let i = 0; i < 16; i++) v2[1_000_000 + i]! ^= 0xff; // a small edit: that chunk goes as a delta
+    writeFileSync(path.join(src, 'data.bin'), v2);
+    // Point the delta at another chunk the receiver holds, at least as long as the real base, so
+    // it rebuilds bytes of the right length without an error: only the hash can tell.
+    const old = chunkBuffer(v1, new Cutter(DEFAULT_PARAMS));
+    const dec = new FrameDecoder();
+    let swapped = 0;
+    const swapBase = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        for (const f of dec.push(chunk)) {
+          const payload = Buffer.from(f.payload);
+          if (f.type === MSG.CHUNK && swapped === 0) {
+            const c = decodeChunk(payload, DEFAULT_PARAMS.max);
+            if (c.encoding === ENC.DELTA) {
+              const base = c.data.subarray(0, 32);
+              const realLength = old.lengths[[...Array(old.count).keys()].find((i) => old.hash(i).equals(base))!]!;
+              const other = [...Array(old.count).keys()].find((i) => !old.hash(i).equals(base) && old.lengths[i]! >= realLength)!;
+              old.hash(other).copy(base); // base is a view into payload
+              swapped++;
+            }
+          }
+          this.push(encodeFrame(f.type, payload));
+        }
+        done();
+      },
+    });
+    const warnings: Warning[] = [];
+    await syncThrough(src, dst, { tamper: swapBase, compression, reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
+    expect(swapped).toBe(1);
+    expect(warnings.filter((w) => /failed verification/.test(w.message))).toHaveLength(1);
+    expect(readFileSync(path.join(dst, 'data.bin')).equals(v2)).toBe(true);
   });
 });

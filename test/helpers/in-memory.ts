@@ -12,6 +12,7 @@ export interface ThroughOptions {
   reporter?: Reporter; // the receiver's
   onSent?: () => void; // the sender is done
   compression?: Compression;
+  checksum?: boolean; // -c: among other things, the receiver checks every chunk's hash
 }
 
 /**
@@ -28,7 +29,7 @@ function wire(): Transform {
 }
 
 /** Sender and receiver in one process over in-memory streams. */
-export async function syncThrough(src: string, dst: string, { tamper = new PassThrough(), back = new PassThrough(), reporter = nullReporter, onSent, compression = { kind: 'none' } }: ThroughOptions = {}) {
+export async function syncThrough(src: string, dst: string, { tamper = new PassThrough(), back = new PassThrough(), reporter = nullReporter, onSent, compression = { kind: 'none' }, checksum = false }: ThroughOptions = {}) {
   const toReceiver = new PassThrough();
   const toSender = new PassThrough();
   const out = wire();
@@ -38,11 +39,11 @@ export async function syncThrough(src: string, dst: string, { tamper = new PassT
   const sender = new Peer(toSender, out, 'receiver');
   const receiver = new Peer(toReceiver, ret, 'sender');
   const [stats] = await Promise.all([
-    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression, filters: [], verify: false, checksum: false, reporter: nullReporter }).then((stats) => {
+    runSender(sender, { root: src, params: DEFAULT_PARAMS, compression, filters: [], verify: false, checksum, reporter: nullReporter }).then((stats) => {
       onSent?.();
       return stats;
     }),
-    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, waitLock: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, reporter }),
+    runReceiver(receiver, { root: dst, destIsDir: false, deleteExtra: false, dryRun: false, filters: [], verify: false, checksum, waitLock: 0, atomic: false, keep: 2, stagingMaxAge: 7 * 86400, stagingMaxSize: 2 ** 40, reporter }),
   ]);
   return stats;
 }
