@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, promises as fsp } from 'node:fs';
+import { existsSync, lstatSync, opendirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../chunker/chunk-file.js';
 import { Cutter } from '../chunker/cdc.js';
@@ -278,7 +278,8 @@ class ReceiverRun {
     // Nothing to scan: a first --atomic run, or a dry run into a destination not made yet.
     const root = this.scanRoot;
     if (!root || !existsSync(root)) return this.reuseJournal();
-    const cache = (this.cache = this.opts.verify ? StatCache.empty() : await StatCache.load(root, this.params));
+    // An empty destination (a first copy, after rm -rf) has nothing for a cache its path kept.
+    const cache = (this.cache = this.opts.verify || isEmptyDir(root) ? StatCache.empty() : await StatCache.load(root, this.params));
     this.known = cache;
     this.askEarly();
     const cutter = new Cutter(this.params);
@@ -819,5 +820,19 @@ class ReceiverRun {
       }
     }
     return out;
+  }
+}
+
+/** Whether `dir` is a directory with nothing in it (read no further than its first entry). */
+function isEmptyDir(dir: string): boolean {
+  try {
+    const d = opendirSync(dir);
+    try {
+      return d.readSync() === null;
+    } finally {
+      d.closeSync();
+    }
+  } catch {
+    return false; // not a directory: scanned as it is
   }
 }

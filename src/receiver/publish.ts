@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, unlinkSync, utimesSync, promises as fsp } from 'node:fs';
+import { chmodSync, closeSync, constants, renameSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, unlinkSync, utimesSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { ItemAction, ItemEvent, Reporter, RunStats } from '../engine/events.js';
 import { metaDiffers } from '../engine/plan.js';
@@ -84,9 +84,10 @@ export async function publish(p: PublishInput): Promise<void> {
     return true; // files and symlinks are replaced by rename
   }
 
-  // Renames and deletions run in the thread pool, several at once: each costs the filesystem
-  // 50-150 us, and a nightly update has hundreds. Each is reported once done; a directory is
-  // made before anything is renamed into it, and removed after what was in it.
+  // Renames over an existing file and deletions run in the thread pool, several at once: each
+  // costs the filesystem 50-150 us (the old file's blocks are freed), and a nightly update has
+  // hundreds. Each is reported once done; a directory is made before anything is renamed into
+  // it, and removed after what was in it.
   const ops = new Limiter(POOL_OPS);
   let inFlight: Promise<void>[] = [];
   const inPool = (op: () => Promise<void>, e: Entry, action: ItemAction, verb: string) => {
@@ -100,6 +101,17 @@ export async function publish(p: PublishInput): Promise<void> {
     });
     done.catch(() => {}); // a failure is thrown where the operations are settled
     inFlight.push(done);
+  };
+  // The same for an operation done on this thread; a failure is thrown with the pool's.
+  const atOnce = (op: () => void, e: Entry, action: ItemAction, verb: string) => {
+    try {
+      op();
+      report(e, action);
+    } catch (err) {
+      const failed = Promise.reject(fsError(err, `cannot ${verb} ${e.path || '.'} in ${p.root}`));
+      failed.catch(() => {});
+      inFlight.push(failed);
+    }
   };
   // Every operation under way has ended (none is left running after a failure), then the first
   // failure, if any, is thrown.
@@ -157,7 +169,10 @@ export async function publish(p: PublishInput): Promise<void> {
           } else {
             tmp = staged!.staged;
           }
-          inPool(() => fsp.rename(tmp, target), e, action, 'update');
+          // Onto nothing, a rename costs the filesystem ~10 us, less than a pool round trip: the
+          // 6000 new files of a first copy took 70 ms this way against 130 ms through the pool.
+          if (old) inPool(() => fsp.rename(tmp, target), e, action, 'update');
+          else atOnce(() => renameSync(tmp, target), e, action, 'update');
         }
       } catch (err) {
         throw fsError(err, `cannot update ${e.path || '.'} in ${p.root}`);
