@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it, vi } from 'vitest';
-import { CompressionGovernor, FIRST_PROBE, PROBE_EVERY, SAMPLE_EVERY, SPARE_CPU, WINDOW } from '../../src/codec/adaptive.js';
+import { CompressionGovernor, EARLY_CHECK, FIRST_PROBE, POOR_SAVING, PROBE_EVERY, SAMPLE_EVERY, SPARE_CPU, WINDOW } from '../../src/codec/adaptive.js';
 
 /** Hand `bytes` of source data to the streams: text-like, a third of it on the wire when compressed. */
 function send(g: CompressionGovernor, bytes: number): void {
@@ -55,7 +55,7 @@ function expectedRuns(windows: number): number[] {
 }
 
 describe('CompressionGovernor (--compress auto)', () => {
-  it('compresses the first window, so a small transfer is always compressed', () => {
+  it('compresses the first window, so a small transfer is compressed', () => {
     let t = 0;
     const g = new CompressionGovernor(() => t, () => 2 * t);
     for (let i = 0; i < 100; i++) {
@@ -63,6 +63,34 @@ describe('CompressionGovernor (--compress auto)', () => {
       t += 1000;
       send(g, (WINDOW - 1) / 100);
     }
+  });
+
+  /**
+   * The first window's chunks of 64 KiB, each compressed in 0.3 ms to `ratio` of its bytes, with
+   * `idlePerMs` ms of idle CPU a ms. The bytes sent before the governor stopped compressing.
+   */
+  function firstWindow(ratio: number, idlePerMs: number): number {
+    let t = 0;
+    const g = new CompressionGovernor(() => t, () => idlePerMs * t);
+    const chunk = 64 * 1024;
+    for (let sent = 0; sent < 2 * WINDOW; sent += chunk) {
+      if (!g.compressing) return sent;
+      g.compressed(chunk, 0.3);
+      t += 0.3;
+      g.sent(chunk, chunk * ratio);
+    }
+    return Infinity;
+  }
+
+  it('ends the first window early where its data barely shrinks and the machine has no CPU to spare for it', () => {
+    expect(firstWindow(0.86, 0)).toBe(EARLY_CHECK);
+    expect(firstWindow(1, 0.1)).toBe(EARLY_CHECK);
+  });
+
+  it('compresses the whole first window where the data shrinks well (a nightly update) or the CPU has room (a slow link)', () => {
+    expect(firstWindow(1 - POOR_SAVING - 0.05, 0)).toBe(WINDOW);
+    expect(firstWindow(0.86, 2)).toBe(WINDOW);
+    expect(firstWindow(0.86, SPARE_CPU + 0.1)).toBe(WINDOW);
   });
 
   it('on a slow link (compression makes data leave faster) stays compressed, trying raw ever more rarely', () => {
