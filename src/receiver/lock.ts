@@ -1,8 +1,8 @@
-import { constants, promises as fsp, readFileSync } from 'node:fs';
+import { closeSync, constants, linkSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdirp } from '../util/mkdirp.js';
 import { DsyncError } from '../errors/dsync-error.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 interface Holder {
   pid: number;
@@ -24,14 +24,16 @@ export class DestLock {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       const me: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      // Synchronous: a handful of calls of microseconds each, where a thread-pool round trip each
+      // held up the start of every run by 8-14 ms.
       try {
-        await createWhole(file, JSON.stringify(me));
-        await removeLeftovers(file);
+        createWhole(file, JSON.stringify(me));
+        removeLeftovers(file);
         return new DestLock(file);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
-          await mkdirp(path.dirname(file), 0o700); // the last run removed the state directory
+          await makeStateDir(path.dirname(file)); // the last run removed it
           continue;
         }
         if (code !== 'EEXIST') throw err;
@@ -62,22 +64,22 @@ export class DestLock {
  * any moment leaves no empty lock that the next run must take for one being written. Where the
  * filesystem has no hard links, it is created with O_EXCL and written (see readHolder).
  */
-async function createWhole(file: string, text: string): Promise<void> {
+function createWhole(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await fsp.writeFile(tmp, text, { mode: 0o644 });
-    await fsp.link(tmp, file);
+    writeFileSync(tmp, text, { mode: 0o644 });
+    linkSync(tmp, file);
     return;
   } catch (err) {
     if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
   } finally {
-    await fsp.rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
   }
-  const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   try {
-    await fh.writeFile(text);
+    writeSync(fd, text);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -86,11 +88,26 @@ async function createWhole(file: string, text: string): Promise<void> {
  * run racing for it right now just tries again), which would keep the state directory from being
  * removed.
  */
-async function removeLeftovers(file: string): Promise<void> {
+function removeLeftovers(file: string): void {
   const dir = path.dirname(file);
   const prefix = `${path.basename(file)}.`;
-  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith(prefix) && name.endsWith('.tmp')) await fsp.rm(path.join(dir, name), { force: true });
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(prefix) && name.endsWith('.tmp')) rmSync(path.join(dir, name), { force: true });
+}
+
+/** The state directory, whose parent (the destination's) is there but for a first run. */
+async function makeStateDir(dir: string): Promise<void> {
+  try {
+    mkdirSync(dir, 0o700);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') await mkdirp(dir, 0o700);
+    else if (code !== 'EEXIST') throw err;
   }
 }
 
