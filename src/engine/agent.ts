@@ -35,6 +35,8 @@ export async function runAgent(input: NodeJS.ReadableStream, output: NodeJS.Writ
     // process is small, and before any data stream (see util/helper-shell.ts).
     if (hello.role === 'receiver' && !o.dryRun) helperShell.warm();
     if (o.streams > 1) data = await DataPlaneServer.open(o.transport, o.streams, peer, hello.role === 'sender');
+    // Sending, chunks wait for every stream: the client's wants can come before the last joins.
+    if (data && hello.role === 'sender') peer.dataJoined = data.ready;
     if (o.bwlimit) peer.rateLimit = new RateLimit(o.bwlimit);
     await peer.send(MSG.WELCOME, encodeHandshake({ dsyncVersion: VERSION, data: data?.offer }));
     const send = (ev: object) => {

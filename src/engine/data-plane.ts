@@ -52,13 +52,28 @@ export function parseOffer(v: unknown, streams: number): DataOffer | null {
 export class DataPlaneServer {
   private readonly joined = new Set<number>();
   private readonly sockets = new Set<Duplex>();
+  private attached = 0;
+  private allAttached!: () => void;
+  private joinTimer: NodeJS.Timeout | null = null;
+  /**
+   * Every stream has joined and is attached to the peer; rejected (CONN_LOST) if they have not
+   * within JOIN_TIMEOUT_MS. A sending agent holds its data frames until then (Peer.dataJoined).
+   */
+  readonly ready: Promise<void>;
 
   private constructor(
     private readonly server: net.Server,
     private readonly dir: string | null,
     readonly offer: DataOffer,
     private readonly streams: number,
-  ) {}
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.allAttached = resolve;
+      this.joinTimer = setTimeout(() => reject(new DsyncError('CONN_LOST', `only ${this.attached} of ${streams} data streams connected within ${JOIN_TIMEOUT_MS / 1000} s; use --streams 1`)), JOIN_TIMEOUT_MS);
+      this.joinTimer.unref();
+    });
+    this.ready.catch(() => {}); // a failure surfaces where it is awaited
+  }
 
   static async open(transport: DataTransport, streams: number, peer: Peer, sending: boolean): Promise<DataPlaneServer> {
     const token = randomBytes(TOKEN_LEN);
@@ -94,8 +109,12 @@ export class DataPlaneServer {
       dp.join(sock, token, key)
         .then((s) => {
           clearTimeout(timer);
-          if (s) peer.attach(s, !sending);
-          else sock.destroy();
+          if (!s) return sock.destroy();
+          peer.attach(s, !sending);
+          if (++dp.attached === streams) {
+            clearTimeout(dp.joinTimer!);
+            dp.allAttached();
+          }
         })
         .catch(() => sock.destroy());
     });
@@ -119,6 +138,7 @@ export class DataPlaneServer {
   };
 
   async close(): Promise<void> {
+    clearTimeout(this.joinTimer!);
     this.server.close();
     for (const s of this.sockets) s.destroy();
     process.off('exit', this.removeDir);

@@ -51,6 +51,11 @@ export class Peer {
   private readonly waiters = new Set<(err: Error) => void>();
   /** Total rate of data frames (bytes/s, --bwlimit) over all streams; 0: unlimited. */
   rateLimit: RateLimit | null = null;
+  /**
+   * Data streams still joining (the agent's side: see DataPlaneServer): data frames wait for all
+   * of them, or the first would leave on the streams joined so far, or on the control stream.
+   */
+  dataJoined: Promise<void> | null = null;
   onEvent: (ev: Record<string, unknown>) => void = () => {};
 
   private readonly banner: BannerSkipper | null;
@@ -221,6 +226,10 @@ export class Peer {
    */
   async sendData(type: number, payload: Buffer, extra?: Buffer, written?: () => void): Promise<void> {
     const len = payload.length + (extra?.length ?? 0);
+    if (this.dataJoined) {
+      await this.dataJoined;
+      this.dataJoined = null;
+    }
     await this.rateLimit?.take(len);
     const outs = this.dataOutputs;
     if (outs.length === 0) return this.write(this.output, type, payload, extra, written);

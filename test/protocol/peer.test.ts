@@ -19,6 +19,25 @@ describe('Peer.sendData', () => {
   });
 });
 
+describe('Peer.dataJoined', () => {
+  it('holds data frames until every data stream has joined, so none leaves on the control stream or on too few streams', async () => {
+    const control = new PassThrough();
+    const peer = new Peer(new PassThrough(), control, 'test');
+    let joined!: () => void;
+    peer.dataJoined = new Promise<void>((r) => (joined = r));
+    const sent = peer.sendData(MSG.CHUNK, Buffer.alloc(100, 1));
+    await new Promise((r) => setImmediate(r));
+    expect(control.readableLength).toBe(0); // nothing went out yet, not even on the control stream
+    const streams = [new PassThrough(), new PassThrough()];
+    for (const out of streams) peer.attach({ input: new PassThrough(), output: out }, false);
+    joined();
+    await sent;
+    await peer.sendData(MSG.CHUNK, Buffer.alloc(100, 2));
+    expect(control.readableLength).toBe(0);
+    expect(streams.map((o) => o.readableLength > 0)).toEqual([true, true]);
+  });
+});
+
 describe('Peer.next', () => {
   it('lets the event loop run during a long burst of queued frames', async () => {
     const input = new PassThrough();
