@@ -9,8 +9,8 @@ const { h32Raw } = await xxhash();
  * BLOCK bytes a rolling weak checksum and a 32-bit xxHash. The sender finds those blocks in the
  * new chunk and sends only what is not in them. A 16-byte edit in a 64 KiB chunk then costs the
  * signature (256 bytes) plus about one block of literals instead of the whole chunk.
- * A wrong match (colliding checksums) cannot corrupt anything: the rebuilt chunk is checked against
- * its SHA-256 like any other, and fetched whole if it fails. So the block hash only has to be
+ * A wrong match (colliding checksums) cannot corrupt anything: the receiver checks every chunk it
+ * rebuilds from a delta against its SHA-256, and fetches it whole if it fails. So the block hash only has to be
  * fast: xxHash is five times cheaper than SHA-256 here, and signatures are computed for every
  * changed chunk on the critical path of an update.
  */

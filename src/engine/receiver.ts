@@ -50,7 +50,7 @@ const SCAN_TURN_MS = 5;
 /**
  * The receiving side of a run: indexes what the destination already has, decides per source entry
  * what to do, asks the sender only for chunks it has nowhere, builds changed files in staging, and
- * publishes them once every wanted chunk has arrived and checked out.
+ * publishes them once every wanted chunk has arrived (see take() for which are hashed again).
  */
 export async function runReceiver(peer: Peer, opts: ReceiverOptions): Promise<RunStats> {
   const begin = decodeManifestBegin((await peer.expect(MSG.MANIFEST_BEGIN)).payload);

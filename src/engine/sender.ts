@@ -233,11 +233,9 @@ export async function runSender(peer: Peer, opts: SenderOptions, source?: Source
       // Same size, mtime, ctime and inode as when it was chunked, before and after the read: the
       // bytes are the ones the manifest describes. The receiver takes them on that (see its take()).
       const scannedId = entryIdentity(scannedAs.get(first.file)!);
-      if (statIdentity(fstatSync(fd, { bigint: true })) !== scannedId) problem = 'changed';
-      else {
-        got = preadFull(fd, readBuf, total, first.offset);
-        if (statIdentity(fstatSync(fd, { bigint: true })) !== scannedId) problem = 'changed';
-      }
+      const asScanned = () => statIdentity(fstatSync(fd, { bigint: true })) === scannedId;
+      if (asScanned()) got = preadFull(fd, readBuf, total, first.offset);
+      if (!asScanned()) problem = 'changed';
     } catch (err) {
       files.close(first.file);
       problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished' : fsError(err, 'unreadable').message;

@@ -434,7 +434,7 @@ export class Assembly {
     }
   }
 
-  /** Data for a wanted chunk, already verified against its hash. */
+  /** Data for a wanted chunk, as the receiver took it (see its take(): checked where it must be). */
   async deliver(key: string, data: Buffer): Promise<void> {
     const slots = this.pending.get(key);
     if (!slots) return;

@@ -1,6 +1,6 @@
 import type { Entry } from '../manifest/entry.js';
 
-/** Marks a chunk this run wrote itself after checking its hash: no need to check it again. */
+/** Marks a chunk this run wrote itself, as the receiver took it (see its take()): not checked again. */
 export const WRITTEN_HERE = 'written here';
 
 export interface ChunkLocation {
