@@ -1,8 +1,8 @@
-import { closeSync, constants, linkSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, linkSync, openSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DsyncError } from '../errors/dsync-error.js';
-import { mkdirp } from '../util/mkdirp.js';
+import { mkdirIfMissing, mkdirp } from '../util/mkdirp.js';
 
 interface Holder {
   pid: number;
@@ -103,11 +103,10 @@ function removeLeftovers(file: string): void {
 /** The state directory, whose parent (the destination's) is there but for a first run. */
 async function makeStateDir(dir: string): Promise<void> {
   try {
-    mkdirSync(dir, 0o700);
+    mkdirIfMissing(dir);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') await mkdirp(dir, 0o700);
-    else if (code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdirp(dir, 0o700);
   }
 }
 

@@ -90,12 +90,13 @@ export async function publish(p: PublishInput): Promise<void> {
   // it, and removed after what was in it.
   const ops = new Limiter(POOL_OPS);
   let inFlight: Promise<void>[] = [];
+  const failure = (err: unknown, e: Entry, verb: string) => fsError(err, `cannot ${verb} ${e.path || '.'} in ${p.root}`);
   const inPool = (op: () => Promise<void>, e: Entry, action: ItemAction, verb: string) => {
     const done = ops.run(async () => {
       try {
         await op();
       } catch (err) {
-        throw fsError(err, `cannot ${verb} ${e.path || '.'} in ${p.root}`);
+        throw failure(err, e, verb);
       }
       report(e, action);
     });
@@ -108,7 +109,7 @@ export async function publish(p: PublishInput): Promise<void> {
       op();
       report(e, action);
     } catch (err) {
-      const failed = Promise.reject(fsError(err, `cannot ${verb} ${e.path || '.'} in ${p.root}`));
+      const failed = Promise.reject(failure(err, e, verb));
       failed.catch(() => {});
       inFlight.push(failed);
     }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fsError } from '../errors/dsync-error.js';
 import { helperShell } from '../util/helper-shell.js';
+import { mkdirIfMissing } from '../util/mkdirp.js';
 
 /**
  * Staged files are spread over this many subdirectories (named by the first hex digit of their
@@ -35,14 +36,6 @@ const FIRST_SUBDIR = new RegExp(`^0(${SALT})?$`);
  */
 async function spreadSubdirs(dir: string): Promise<void> {
   await helperShell.run('chattr', dir, 2000);
-}
-
-function mkdirIfMissing(dir: string): void {
-  try {
-    mkdirSync(dir, 0o700);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -27,5 +27,14 @@ export async function mkdirp(dir: string, mode?: number): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+  }
+}
+
+/** mkdir (private: 0700) of a directory whose parent exists; one that is already there is fine. */
+export function mkdirIfMissing(dir: string): void {
+  try {
+    mkdirSync(dir, 0o700);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }

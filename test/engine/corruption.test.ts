@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -10,26 +10,28 @@ import { chunkBuffer } from '../../src/chunker/chunk-file.js';
 import { Cutter } from '../../src/chunker/cdc.js';
 import { DEFAULT_PARAMS } from '../../src/chunker/params.js';
 import { scratchWithCaches } from '../helpers/cli.js';
+import { noise } from '../helpers/data.js';
 import { syncThrough } from '../helpers/in-memory.js';
 
-/**
- * Re-frames the stream and flips one bit in the first `count` frames of `type`, by default inside
- * the chunk data, past the header.
- */
-function bitFlipper(count: number, type: number = MSG.CHUNK, at = (payload: Buffer) => payload.length - 100): Transform & { flipped: number } {
+/** Re-frames the stream, each frame's payload (a copy) as `edit` returns it. */
+function reframe(edit: (type: number, payload: Buffer) => Buffer): Transform {
   const dec = new FrameDecoder();
-  const t = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _enc, done) {
-      for (const f of dec.push(chunk)) {
-        const payload = Buffer.from(f.payload);
-        if (f.type === type && t.flipped < count) {
-          payload[at(payload)]! ^= 0x10;
-          t.flipped++;
-        }
-        this.push(encodeFrame(f.type, payload));
-      }
+      for (const f of dec.push(chunk)) this.push(encodeFrame(f.type, edit(f.type, Buffer.from(f.payload))));
       done();
     },
+  });
+}
+
+/** Flips one bit in the first `count` frames of `type`, by default inside the chunk data, past the header. */
+function bitFlipper(count: number, type: number = MSG.CHUNK, at = (payload: Buffer) => payload.length - 100): Transform & { flipped: number } {
+  const t = reframe((frameType, payload) => {
+    if (frameType === type && t.flipped < count) {
+      payload[at(payload)]! ^= 0x10;
+      t.flipped++;
+    }
+    return payload;
   }) as Transform & { flipped: number };
   t.flipped = 0;
   return t;
@@ -88,21 +90,12 @@ describe('a bit flipped in a frame, with -c', () => {
     const dst = path.join(s.dir, 'dst-twice');
     mkdirSync(src);
     writeFileSync(path.join(src, 'rows.jsonl'), Array.from({ length: 40_000 }, (_, i) => `{"id":${i},"text":"row ${i % 977}"}\n`).join(''));
-    const dec = new FrameDecoder();
     let rewritten = 0;
-    const twice = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        for (const f of dec.push(chunk)) {
-          let payload = f.payload;
-          if (f.type === MSG.CHUNKS && rewritten++ === 0) {
-            const g = decodeChunks(payload, 1 << 20);
-            g.items[1]!.hash = g.items[0]!.hash;
-            payload = Buffer.concat([encodeChunksHeader(g.items), g.data]);
-          }
-          this.push(encodeFrame(f.type, payload));
-        }
-        done();
-      },
+    const twice = reframe((type, payload) => {
+      if (type !== MSG.CHUNKS || rewritten++ !== 0) return payload;
+      const g = decodeChunks(payload, 1 << 20);
+      g.items[1]!.hash = g.items[0]!.hash;
+      return Buffer.concat([encodeChunksHeader(g.items), g.data]);
     });
     const warnings: Warning[] = [];
     await expect(syncThrough(src, dst, { tamper: twice, reporter: { ...nullReporter, warning: (w) => warnings.push(w) }, compression: { kind: 'level', level: 3 } })).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/not asked for/) });
@@ -129,8 +122,8 @@ describe('a delta rebuilt from the wrong base', () => {
     const src = path.join(s.dir, 'src');
     const dst = path.join(s.dir, 'dst');
     mkdirSync(src);
-    // Fixed data (an AES-CTR keystream), so the chunk layout the swap below needs is the same every run.
-    const v1 = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16)).update(Buffer.alloc(2 * 1024 * 1024));
+    // Fixed data, so the chunk layout the swap below needs is the same every run.
+    const v1 = noise(2 * 1024 * 1024, 7);
     writeFileSync(path.join(src, 'data.bin'), v1);
     const compression = { kind: 'level', level: 3 } as const;
     await syncThrough(src, dst, { compression });
@@ -140,27 +133,18 @@ describe('a delta rebuilt from the wrong base', () => {
     // Point the delta at another chunk the receiver holds, at least as long as the real base, so
     // it rebuilds bytes of the right length without an error: only the hash can tell.
     const old = chunkBuffer(v1, new Cutter(DEFAULT_PARAMS));
-    const dec = new FrameDecoder();
     let swapped = 0;
-    const swapBase = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        for (const f of dec.push(chunk)) {
-          const payload = Buffer.from(f.payload);
-          if (f.type === MSG.CHUNK && swapped === 0) {
-            const c = decodeChunk(payload, DEFAULT_PARAMS.max);
-            if (c.encoding === ENC.DELTA) {
-              const base = c.data.subarray(0, 32);
-              const realLength = old.lengths[[...Array(old.count).keys()].find((i) => old.hash(i).equals(base))!]!;
-              const other = [...Array(old.count).keys()].find((i) => !old.hash(i).equals(base) && old.lengths[i]! >= realLength);
-              if (other === undefined) throw new Error('no chunk as long as the base to swap in');
-              old.hash(other).copy(base); // base is a view into payload
-              swapped++;
-            }
-          }
-          this.push(encodeFrame(f.type, payload));
-        }
-        done();
-      },
+    const swapBase = reframe((type, payload) => {
+      if (type !== MSG.CHUNK || swapped > 0) return payload;
+      const c = decodeChunk(payload, DEFAULT_PARAMS.max);
+      if (c.encoding !== ENC.DELTA) return payload;
+      const base = c.data.subarray(0, 32);
+      const realLength = old.lengths[[...Array(old.count).keys()].find((i) => old.hash(i).equals(base))!]!;
+      const other = [...Array(old.count).keys()].find((i) => !old.hash(i).equals(base) && old.lengths[i]! >= realLength);
+      if (other === undefined) throw new Error('no chunk as long as the base to swap in');
+      old.hash(other).copy(base); // base is a view into payload
+      swapped++;
+      return payload;
     });
     const warnings: Warning[] = [];
     await syncThrough(src, dst, { tamper: swapBase, compression, reporter: { ...nullReporter, warning: (w) => warnings.push(w) } });
