@@ -28,7 +28,9 @@ describe('progress display', () => {
   it.skipIf(!haveTmux)('animates a bar with per-stream rates in a real terminal (tmux) and clears it for the summary', async () => {
     const session = `dsync-test-${process.pid}`;
     const dst = path.join(s.dir, 'tty-dst');
-    const cmd = `DSYNC_CACHE_DIR=${cache} ${process.execPath} ${BIN} sync ${src} ${dst} --compress none --streams 3; echo EXIT=$?; sleep 60`;
+    // Held to about 3 s (--bwlimit): per-stream rates are shown from their second tick (500 ms
+    // apart), and an unthrottled local copy of 384 MiB can end within about a second.
+    const cmd = `DSYNC_CACHE_DIR=${cache} ${process.execPath} ${BIN} sync ${src} ${dst} --compress none --streams 3 --bwlimit 128M; echo EXIT=$?; sleep 60`;
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '200', '-y', '20', '-c', REPO, cmd]);
     const screen = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
     try {
