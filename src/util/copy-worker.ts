@@ -5,8 +5,12 @@ import { AlignedPool, COPY_BLOCK, copyFileDirectSync, type CopyJob, type CopyRes
 const pool = new AlignedPool(1, COPY_BLOCK);
 let buf: Promise<Buffer | null> | null = null;
 
-parentPort!.on('message', async ({ id, from, to }: CopyJob) => {
+parentPort!.on('message', async ({ id, from, to, cancel }: CopyJob) => {
   const result: CopyResult = { id };
+  if (Atomics.load(cancel, 0)) {
+    result.calledOff = true;
+    return parentPort!.postMessage(result);
+  }
   try {
     copyFileDirectSync(from, to, await (buf ??= pool.take()));
   } catch (err) {

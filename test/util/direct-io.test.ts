@@ -121,6 +121,18 @@ describe('copyFileDirect (the built copy worker)', async () => {
     expect(readFileSync(pairs[2]![1]).equals(data[2]!)).toBe(true);
   });
 
+  it('makes the copies it was given one after another while the main thread is busy', async () => {
+    const data = [randomBytes(COPY_BLOCK), randomBytes(3000), randomBytes(COPY_BLOCK + 7)];
+    const pairs = data.map((d) => [file(d), file()] as const);
+    await copyFileDirect(pairs[0]![0], file()); // the worker is up
+    const copies = pairs.map(([from, to]) => copyFileDirect(from, to));
+    // Blocked, this thread reads no answer: each copy must begin without one.
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && !pairs.every(([, to], i) => existsSync(to) && statSync(to).size === data[i]!.length)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    pairs.forEach(([, to], i) => expect(readFileSync(to).equals(data[i]!)).toBe(true));
+    expect(await Promise.all(copies)).toEqual([true, true, true]);
+  });
+
   it('calls off a copy that has not begun: it gives false and makes nothing; the others are made', async () => {
     const data = [randomBytes(4 * COPY_BLOCK), randomBytes(1000), randomBytes(2000)];
     const pairs = data.map((d) => [file(d), file()] as const);
