@@ -1,5 +1,6 @@
 import xxhash from 'xxhash-wasm';
 import { Reader, Writer } from '../util/binary.js';
+import { DELTA_WASM } from './delta-wasm.js';
 
 const { h32Raw } = await xxhash();
 
@@ -20,33 +21,39 @@ export const SIG_ENTRY_LEN = SIG_ENTRY;
 
 const strong = (data: Uint8Array, p: number): number => h32Raw(data.subarray(p, p + BLOCK), 0);
 
-/**
- * Adler-style checksum of data[p, p+BLOCK): b sums the running a, i.e. (BLOCK - i) * data[i].
- * Four bytes a step (BLOCK is a multiple of 4): half the time of a byte loop, and the receiver
- * sums every byte of every delta base.
- */
-function weakOf(data: Uint8Array, p: number): number {
-  let a = 0;
-  let b = 0;
-  for (let i = p; i < p + BLOCK; i += 4) {
-    const x0 = data[i]!;
-    const x1 = data[i + 1]!;
-    const x2 = data[i + 2]!;
-    const x3 = data[i + 3]!;
-    b = (b + 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3) | 0;
-    a = (a + x0 + x1 + x2 + x3) | 0;
-  }
-  return pack(a, b);
+interface DeltaLoops {
+  mem: WebAssembly.Memory;
+  a: WebAssembly.Global;
+  b: WebAssembly.Global;
+  weak(p: number): number;
+  scan(p: number, len: number, a: number, b: number, skip: number): number;
 }
 
+/** The weak sum and the search for candidate positions, in WebAssembly (see delta.wat). */
+const loops = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(DELTA_WASM, 'base64'))).exports as unknown as DeltaLoops;
+const FILTER_LEN = 65536;
+const DATA_AT = FILTER_LEN;
+
+/** Copy `data` into the module's memory (grown to hold it) and return that memory. */
+function place(data: Uint8Array): Uint8Array {
+  const need = DATA_AT + data.length - loops.mem.buffer.byteLength;
+  if (need > 0) loops.mem.grow(Math.ceil(need / 65536));
+  const mem = new Uint8Array(loops.mem.buffer);
+  mem.set(data, DATA_AT);
+  return mem;
+}
+
+/** A weak sum as signatures hold it: b (modulo 2^16) in the high half, a in the low half. */
 const pack = (a: number, b: number): number => (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
+const filterIndex = (weak: number): number => (weak ^ (weak >>> 16)) & 0xffff;
 
 /** The signature of a base chunk: one entry per whole block. */
 export function signature(base: Uint8Array): Buffer {
   const n = Math.floor(base.length / BLOCK);
   const out = Buffer.allocUnsafe(n * SIG_ENTRY);
+  place(base);
   for (let i = 0; i < n; i++) {
-    out.writeUInt32BE(weakOf(base, i * BLOCK), i * SIG_ENTRY);
+    out.writeUInt32BE(loops.weak(i * BLOCK) >>> 0, i * SIG_ENTRY);
     out.writeUInt32BE(strong(base, i * BLOCK), i * SIG_ENTRY + 4);
   }
   return out;
@@ -59,33 +66,30 @@ export function signatureBlocks(sig: Buffer): number {
 const OP_LITERAL = 0;
 const OP_COPY = 1;
 
-const filter = new Uint32Array(65536);
-let stamps = 0;
-function nextStamp(): number {
-  if (++stamps === 0xffffffff) {
-    filter.fill(0); // after 4 billion calls: no entry may hold a stamp that is handed out again
-    stamps = 1;
-  }
-  return stamps;
-}
-
 /** Ops that rebuild `data` from the base described by `sig`: literals and runs of base blocks. */
 export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
   const blocks = signatureBlocks(sig);
   const strongs = new Uint32Array(blocks);
   const byWeak = new Map<number, number[]>();
-  // Most positions of a search match no block: a 64K-entry filter on the weak sum answers those
-  // without a map lookup. One filter serves every call (a fresh one per chunk was a 64 KiB
-  // allocation to zero and collect): an entry counts only if it holds this call's stamp.
-  const stamp = nextStamp();
+  // Most positions of a search match no block: a filter of 64K one-byte entries on the weak sum
+  // answers those in the module. Its entries are set for this call and cleared after it.
+  const mem = place(data);
   for (let i = 0; i < blocks; i++) {
     const w = sig.readUInt32BE(i * SIG_ENTRY);
     strongs[i] = sig.readUInt32BE(i * SIG_ENTRY + 4);
-    filter[(w ^ (w >>> 16)) & 0xffff] = stamp;
+    mem[filterIndex(w)] = 1;
     const list = byWeak.get(w);
     if (list) list.push(i);
     else byWeak.set(w, [i]);
   }
+  try {
+    return search(data, blocks, strongs, byWeak);
+  } finally {
+    for (const w of byWeak.keys()) mem[filterIndex(w)] = 0;
+  }
+}
+
+function search(data: Uint8Array, blocks: number, strongs: Uint32Array, byWeak: Map<number, number[]>): Buffer {
   const w = new Writer(1024);
   let lit = 0; // start of pending literal bytes
   let runBlock = -1;
@@ -115,6 +119,7 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
   let p = 0;
   let a = 0;
   let b = 0;
+  let skip = 0; // the search goes on past a position whose candidates did not match
   let fresh = true;
   while (blocks && p + BLOCK <= data.length) {
     if (fresh) {
@@ -125,30 +130,21 @@ export function makeDelta(data: Uint8Array, sig: Buffer): Buffer {
         matched(next);
         continue;
       }
-      const weak = weakOf(data, p);
+      const weak = loops.weak(p);
       a = weak & 0xffff;
       b = weak >>> 16;
+      skip = 0;
       fresh = false;
     }
-    const weak = pack(a, b);
-    if (filter[(weak ^ (weak >>> 16)) & 0xffff] === stamp) {
-      const candidates = byWeak.get(weak);
-      if (candidates) {
-        const s = strong(data, p);
-        const hit = candidates.find((c) => strongs[c] === s);
-        if (hit !== undefined) {
-          matched(hit);
-          continue;
-        }
-      }
-    }
-    // roll one byte: drop data[p], take data[p+BLOCK] (both sums modulo 2^16, as packed)
-    if (p + BLOCK < data.length) {
-      const out = data[p]!;
-      a = (a - out + data[p + BLOCK]!) & 0xffff;
-      b = (b - BLOCK * out + a) & 0xffff;
-    }
-    p++;
+    p = loops.scan(p, data.length, a, b, skip);
+    if (p < 0) break; // no block of the base further on
+    a = loops.a.value as number;
+    b = loops.b.value as number;
+    const candidates = byWeak.get(pack(a, b));
+    const s = candidates && strong(data, p);
+    const hit = candidates?.find((c) => strongs[c] === s);
+    if (hit !== undefined) matched(hit);
+    else skip = 1;
   }
   flushLiteral(data.length);
   flushRun();
