@@ -31,8 +31,7 @@ interface DeltaLoops {
 
 /** The weak sum and the search for candidate positions, in WebAssembly (see delta.wat). */
 const loops = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(DELTA_WASM, 'base64'))).exports as unknown as DeltaLoops;
-const FILTER_LEN = 65536;
-const DATA_AT = FILTER_LEN;
+const DATA_AT = 65536; // after the filter: one byte for each of the 2^16 folded weak sums
 
 /** Copy `data` into the module's memory (grown to hold it) and return that memory. */
 function place(data: Uint8Array): Uint8Array {

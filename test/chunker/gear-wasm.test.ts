@@ -1,13 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Cutter } from '../../src/chunker/cdc.js';
 import { GEAR, GEAR_LS } from '../../src/chunker/gear.js';
 import { GEAR_WASM } from '../../src/chunker/gear-wasm.js';
 import type { ChunkParams } from '../../src/chunker/params.js';
-import { scratch } from '../helpers/cli.js';
+import { compiledWat } from '../helpers/wasm.js';
 
 /** The cut rule in plain JavaScript, as it was before gear.wat: the oracle the module must match. */
 function referenceCut(p: ChunkParams, buf: Uint8Array, start: number, end: number, eof: boolean): number {
@@ -68,17 +65,8 @@ describe('gear loop in WebAssembly', () => {
   });
 
   it('is what gear.wat compiles to (checked where wat2wasm is installed)', (ctx) => {
-    const { dir, cleanup } = scratch();
-    try {
-      const out = path.join(dir, 'gear.wasm');
-      try {
-        execFileSync('wat2wasm', [path.join(import.meta.dirname, '../../src/chunker/gear.wat'), '-o', out], { stdio: 'ignore' });
-      } catch {
-        ctx.skip();
-      }
-      expect(readFileSync(out).toString('base64')).toBe(GEAR_WASM);
-    } finally {
-      cleanup();
-    }
+    const built = compiledWat('src/chunker/gear.wat');
+    if (built === null) return ctx.skip();
+    expect(built).toBe(GEAR_WASM);
   });
 });
